@@ -1,0 +1,116 @@
+/*
+ * space/arch.h - the architecture IR: plain data describing one network.
+ *
+ * An architecture is an input resolution plus an ordered list of stages; the
+ * stem and the final 1x1 conv are `conv` stages too. Global average pooling,
+ * optional dropout and the fully connected classifier follow the last stage
+ * implicitly. The IR is plain copyable data (no pointers) so that it can be
+ * stored, sent and compared by value; every entry point (file, wire, DB)
+ * validates it with nas_arch_validate before anything acts on it.
+ *
+ * Block semantics per kind (see shared/reference/models.md):
+ *   conv      : depth x [conv k x k (stride on the first) -> BN -> act], no residual.
+ *   xx/bl/dw  : GENet super-blocks; c_mid = round(width * ratio) (ratio is relative
+ *               to the block OUTPUT); ReLU after the residual add; projection
+ *               shortcut (1x1 conv stride s + BN) unless stride 1 and c_in == c_out.
+ *   fused_irb : GPUNet Fused-IRB; c_mid = make_divisible(c_in * ratio); optional SE.
+ *   irb       : GPUNet IRB (MBConv); c_mid = make_divisible(c_in * ratio); optional SE.
+ * SE reduced width: rd = round(c_mid * 0.25 / ratio) (about c_in / 4).
+ * Padding: NAS_PAD_SAME is ((s-1)+(k-1))/2; NAS_PAD_TIMM is GPUNet's Fused-IRB
+ * quirk: zero padding when stride > 1, (k-1)/2 otherwise.
+ */
+#ifndef NAS_SPACE_ARCH_H
+#define NAS_SPACE_ARCH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/error.h"
+
+#define NAS_ARCH_MAX_STAGES 24
+#define NAS_ARCH_MAX_DEPTH 64
+#define NAS_ARCH_MAX_WIDTH 16384
+#define NAS_ARCH_MAX_RESOLUTION 1024
+
+typedef enum {
+    NAS_BLOCK_CONV = 0,
+    NAS_BLOCK_XX,
+    NAS_BLOCK_BL,
+    NAS_BLOCK_DW,
+    NAS_BLOCK_FUSED_IRB,
+    NAS_BLOCK_IRB,
+    NAS_BLOCK_COUNT
+} nas_block_kind;
+
+typedef enum { NAS_ACT_RELU = 0, NAS_ACT_SWISH, NAS_ACT_COUNT } nas_act;
+
+typedef enum { NAS_PAD_SAME = 0, NAS_PAD_TIMM, NAS_PAD_COUNT } nas_pad;
+
+typedef struct nas_stage {
+    nas_block_kind kind;
+    int depth;    /* layers in the stage; 0 means the stage is absent */
+    int width;    /* output channels */
+    int stride;   /* stride of the first layer (1 or 2) */
+    int kernel;   /* odd kernel size */
+    double ratio; /* xx/bl/dw: mid = round(width*ratio); irb/fused: expansion e; conv: unused (1) */
+    nas_act act;
+    bool se;      /* squeeze-excite (fused_irb/irb only) */
+    nas_pad pad;
+} nas_stage;
+
+typedef struct nas_arch {
+    int resolution;  /* input height = width */
+    int in_channels; /* 3 for RGB, 1 for grey */
+    int classes;
+    double bn_eps;   /* 1e-5 (GENet) or 1e-3 (GPUNet) */
+    double dropout;  /* before the classifier; 0 = none */
+    int n_stages;
+    nas_stage stages[NAS_ARCH_MAX_STAGES];
+} nas_arch;
+
+/* Names as written in JSON/YAML: "conv","xx","bl","dw","fused_irb","irb". */
+const char *nas_block_kind_name(nas_block_kind k);
+int nas_block_kind_parse(const char *name); /* -1 if unknown */
+const char *nas_act_name(nas_act a);         /* "relu","swish" */
+int nas_act_parse(const char *name);
+const char *nas_pad_name(nas_pad p);         /* "same","timm" */
+int nas_pad_parse(const char *name);
+
+/* Expanded (middle) width of layer with input c_in in stage s. */
+int nas_stage_mid_width(const nas_stage *s, int c_in);
+/* SE reduced width for a block with the given mid width (0 if no SE). */
+int nas_stage_se_width(const nas_stage *s, int c_mid);
+/* GPUNet/timm make_divisible(v, 8, round_limit 0.9). */
+int nas_make_divisible(double v, int divisor);
+
+/* Checks ranges and consistency; errors name the stage and field, e.g.
+ * "stage 3 (irb): kernel 4 must be odd". */
+int nas_arch_validate(const nas_arch *a, nas_err *err);
+
+/* Puts the architecture into canonical form (fields that do not affect the
+ * network, such as those of depth-0 stages or ratio/se of conv stages, get
+ * fixed values) so that equal networks compare and hash equal. */
+void nas_arch_canonicalize(nas_arch *a);
+
+/* Canonical compact JSON with stable key order; malloc'd, caller frees.
+ * Returns NULL only when out of memory. */
+char *nas_arch_to_json(const nas_arch *a);
+
+/* Parses and validates JSON (as produced by nas_arch_to_json; unknown keys are
+ * errors). */
+int nas_arch_from_json(const char *json, nas_arch *out, nas_err *err);
+
+/* 64-bit identity: FNV-1a of the canonical JSON of the canonicalised arch. */
+uint64_t nas_arch_hash(const nas_arch *a);
+
+/* True if the canonical forms are equal. */
+bool nas_arch_equal(const nas_arch *a, const nas_arch *b);
+
+/* Loads a preset name (configs/models/NAME.yaml), a .yaml file or a .json file,
+ * validated. Errors in YAML carry file:line:column. */
+int nas_arch_load(const char *name_or_path, nas_arch *out, nas_err *err);
+
+/* Total stride (product of stage strides of stages with depth > 0). */
+int nas_arch_total_stride(const nas_arch *a);
+
+#endif

@@ -1,0 +1,47 @@
+/*
+ * space/space.h - a search space: the allowed values of each stage field.
+ *
+ * Read from YAML at run time (configs/spaces/*.yaml; no space is hard-coded in
+ * C). A space has a fixed list of stages, each with a kind and per-field sets
+ * of allowed values, plus allowed resolutions. It maps an architecture to a
+ * point in [0,1]^D and back: decoding rounds every coordinate to the nearest
+ * allowed value, so any point decodes to a valid architecture, and strategies
+ * work on vectors only, never on block semantics.
+ */
+#ifndef NAS_SPACE_SPACE_H
+#define NAS_SPACE_SPACE_H
+
+#include "common/error.h"
+#include "common/rng.h"
+#include "space/arch.h"
+
+#define NAS_SPACE_MAX_DIMS 256
+
+typedef struct nas_space nas_space;
+
+/* Loads a space by name (configs/spaces/NAME.yaml) or path. */
+int nas_space_load(const char *name_or_path, nas_space **out, nas_err *err);
+void nas_space_free(nas_space **space);
+
+const char *nas_space_name(const nas_space *space);
+/* Number of dimensions D of the encoding (fields with more than one allowed value). */
+int nas_space_dims(const nas_space *space);
+/* Human name of dimension d, e.g. "stage3.width" or "resolution". */
+const char *nas_space_dim_name(const nas_space *space, int d);
+/* Number of allowed values in dimension d (>= 2). */
+int nas_space_dim_choices(const nas_space *space, int d);
+
+/* Point x in [0,1]^D (clamped) -> valid architecture in the space. */
+void nas_space_decode(const nas_space *space, const double *x, nas_arch *out);
+/* Architecture -> point (the centre of each value's cell). Fails, naming the
+ * stage and field, if the arch is not in the space. */
+int nas_space_encode(const nas_space *space, const nas_arch *a, double *x, nas_err *err);
+/* Validates a and checks it belongs to the space. */
+int nas_space_contains(const nas_space *space, const nas_arch *a, nas_err *err);
+
+/* Uniform sample over the allowed values of every field. */
+void nas_space_sample(const nas_space *space, nas_rng *rng, nas_arch *out);
+/* Copy of in with one randomly chosen dimension moved to another allowed value. */
+void nas_space_mutate(const nas_space *space, nas_rng *rng, const nas_arch *in, nas_arch *out);
+
+#endif
