@@ -68,6 +68,11 @@ typedef struct nas_arch {
     nas_stage stages[NAS_ARCH_MAX_STAGES];
 } nas_arch;
 
+/* NULL-terminated name tables, indexed by the enums (for nas_cfg_node_enum). */
+extern const char *const nas_block_kind_names[];
+extern const char *const nas_act_names[];
+extern const char *const nas_pad_names[];
+
 /* Names as written in JSON/YAML: "conv","xx","bl","dw","fused_irb","irb". */
 const char *nas_block_kind_name(nas_block_kind k);
 int nas_block_kind_parse(const char *name); /* -1 if unknown */
@@ -82,6 +87,18 @@ int nas_stage_mid_width(const nas_stage *s, int c_in);
 int nas_stage_se_width(const nas_stage *s, int c_mid);
 /* GPUNet/timm make_divisible(v, 8, round_limit 0.9). */
 int nas_make_divisible(double v, int divisor);
+
+/* Padding of the stage's k x k conv when it runs with the given stride
+ * (stride is the stage stride on the first layer, 1 on the others). */
+int nas_stage_padding(const nas_stage *s, int stride);
+/* Output size of a conv: (in + 2*pad - kernel) / stride + 1 (may be <= 0). */
+int nas_conv_out_size(int in, int kernel, int stride, int pad);
+
+/* What the residual path of one layer is. conv stages have none; xx/bl/dw
+ * always add (identity, or a 1x1 conv with the layer's stride + BN);
+ * fused_irb/irb add an identity only when stride 1 and c_in == c_out. */
+typedef enum { NAS_SHORTCUT_NONE = 0, NAS_SHORTCUT_IDENTITY, NAS_SHORTCUT_PROJECTION } nas_shortcut;
+nas_shortcut nas_layer_shortcut(const nas_stage *s, int c_in, int stride);
 
 /* Checks ranges and consistency; errors name the stage and field, e.g.
  * "stage 3 (irb): kernel 4 must be odd". */
@@ -109,6 +126,14 @@ bool nas_arch_equal(const nas_arch *a, const nas_arch *b);
 /* Loads a preset name (configs/models/NAME.yaml), a .yaml file or a .json file,
  * validated. Errors in YAML carry file:line:column. */
 int nas_arch_load(const char *name_or_path, nas_arch *out, nas_err *err);
+
+/* Reads an architecture from a parsed YAML node (a preset file's root, or a
+ * `model:` mapping inside another config) and validates it; errors carry
+ * file:line:column of the offending key. */
+struct nas_cfg;
+struct nas_cfg_node;
+int nas_arch_from_cfg(const struct nas_cfg *cfg, const struct nas_cfg_node *node, nas_arch *out,
+                      nas_err *err);
 
 /* Total stride (product of stage strides of stages with depth > 0). */
 int nas_arch_total_stride(const nas_arch *a);
