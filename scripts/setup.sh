@@ -9,7 +9,7 @@ PACKAGES=(
   libzmq3-dev libczmq-dev libsqlite3-dev sqlite3 libyaml-dev
   libprotobuf-c-dev protobuf-c-compiler libnlopt-dev libsvm-dev
   libopenblas-dev liblapacke-dev libcjson-dev libcmocka-dev zlib1g-dev
-  libjpeg62-turbo-dev clang
+  libjpeg62-turbo-dev clang python3-torch
   dataset-fashion-mnist
 )
 
