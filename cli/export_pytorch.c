@@ -16,11 +16,16 @@
  * Module attribute names are chosen so that PyTorch's state_dict keys equal
  * our checkpoint tensor names (timm's names for the GPUNet blocks):
  *   conv stage : stages.S.L.conv, .bn
- *   xx         : conv1 bn1 conv2 bn2 [shortcut.conv shortcut.bn]
- *   bl, dw     : conv1 bn1 conv2 bn2 conv3 bn3 [shortcut.conv shortcut.bn]
- *   fused_irb  : conv_exp bn1 [se.conv_reduce se.conv_expand] conv_pwl bn2
- *   irb        : conv_pw bn1 conv_dw bn2 [se.conv_reduce se.conv_expand] conv_pwl bn3
+ *   xx         : conv1 bn1 conv2 bn2 [down.conv down.bn]
+ *   bl         : conv_pw bn_pw conv_kxk bn_kxk conv_pwl bn_pwl [down.conv down.bn]
+ *   dw         : conv_pw bn_pw conv_dw bn_dw conv_pwl bn_pwl [down.conv down.bn]
+ *   fused_irb  : conv_exp bn_exp [se.conv_reduce se.conv_expand] conv_pwl bn_pwl
+ *   irb        : conv_pw bn_pw conv_dw bn_dw [se.conv_reduce se.conv_expand] conv_pwl bn_pwl
  *   classifier : fc.weight fc.bias
+ * which is the naming of trainer/graph.h (nas_net_param), so a checkpoint
+ * written from a nas_net loads by name. BN tensors are weight, bias,
+ * running_mean and running_var; PyTorch's num_batches_tracked is not in our
+ * checkpoints and is not needed.
  * S is the stage's index in the architecture (depth-0 stages keep their index
  * and hold no layers), L the layer inside the stage.
  */
@@ -144,38 +149,62 @@ static const char *const python_runtime[] = {
     "        self.act1 = make_act(act)\n"
     "        self.conv2 = conv(c_mid, c_out, k, 1, pad1)\n"
     "        self.bn2 = batch_norm(c_out)\n"
-    "        self.shortcut = Projection(c_in, c_out, stride) if project else None\n"
+    "        self.down = Projection(c_in, c_out, stride) if project else None\n"
     "        self.act_out = make_act(act)\n"
     "\n"
     "    def forward(self, x):\n"
     "        y = self.bn2(self.conv2(self.act1(self.bn1(self.conv1(x)))))\n"
-    "        skip = x if self.shortcut is None else self.shortcut(x)\n"
+    "        skip = x if self.down is None else self.down(x)\n"
     "        return self.act_out(y + skip)\n"
     "\n"
-    "\n"
-    "class BottleneckLayer(nn.Module):\n"
-    "    \"\"\"GENet BL (depthwise=False) or DW (depthwise=True) block layer:\n"
-    "    1x1 -> BN -> act -> k x k (stride; depthwise for DW) -> BN -> act\n"
+    "\n",
+    "class BLLayer(nn.Module):\n"
+    "    \"\"\"GENet BL block layer: 1x1 -> BN -> act -> k x k (stride) -> BN -> act\n"
     "    -> 1x1 -> BN, plus the shortcut, then act after the add.\"\"\"\n"
     "\n"
-    "    def __init__(self, c_in, c_mid, c_out, k, stride, pad, act, project, depthwise):\n"
+    "    def __init__(self, c_in, c_mid, c_out, k, stride, pad, act, project):\n"
     "        super().__init__()\n"
-    "        self.conv1 = conv(c_in, c_mid, 1, 1, 0)\n"
-    "        self.bn1 = batch_norm(c_mid)\n"
+    "        self.conv_pw = conv(c_in, c_mid, 1, 1, 0)\n"
+    "        self.bn_pw = batch_norm(c_mid)\n"
     "        self.act1 = make_act(act)\n"
-    "        self.conv2 = conv(c_mid, c_mid, k, stride, pad, groups=c_mid if depthwise else 1)\n"
-    "        self.bn2 = batch_norm(c_mid)\n"
+    "        self.conv_kxk = conv(c_mid, c_mid, k, stride, pad)\n"
+    "        self.bn_kxk = batch_norm(c_mid)\n"
     "        self.act2 = make_act(act)\n"
-    "        self.conv3 = conv(c_mid, c_out, 1, 1, 0)\n"
-    "        self.bn3 = batch_norm(c_out)\n"
-    "        self.shortcut = Projection(c_in, c_out, stride) if project else None\n"
+    "        self.conv_pwl = conv(c_mid, c_out, 1, 1, 0)\n"
+    "        self.bn_pwl = batch_norm(c_out)\n"
+    "        self.down = Projection(c_in, c_out, stride) if project else None\n"
     "        self.act_out = make_act(act)\n"
     "\n"
     "    def forward(self, x):\n"
-    "        y = self.act1(self.bn1(self.conv1(x)))\n"
-    "        y = self.act2(self.bn2(self.conv2(y)))\n"
-    "        y = self.bn3(self.conv3(y))\n"
-    "        skip = x if self.shortcut is None else self.shortcut(x)\n"
+    "        y = self.act1(self.bn_pw(self.conv_pw(x)))\n"
+    "        y = self.act2(self.bn_kxk(self.conv_kxk(y)))\n"
+    "        y = self.bn_pwl(self.conv_pwl(y))\n"
+    "        skip = x if self.down is None else self.down(x)\n"
+    "        return self.act_out(y + skip)\n"
+    "\n"
+    "\n",
+    "class DWLayer(nn.Module):\n"
+    "    \"\"\"GENet DW block layer: 1x1 -> BN -> act -> k x k depthwise (stride) -> BN\n"
+    "    -> act -> 1x1 -> BN, plus the shortcut, then act after the add.\"\"\"\n"
+    "\n"
+    "    def __init__(self, c_in, c_mid, c_out, k, stride, pad, act, project):\n"
+    "        super().__init__()\n"
+    "        self.conv_pw = conv(c_in, c_mid, 1, 1, 0)\n"
+    "        self.bn_pw = batch_norm(c_mid)\n"
+    "        self.act1 = make_act(act)\n"
+    "        self.conv_dw = conv(c_mid, c_mid, k, stride, pad, groups=c_mid)\n"
+    "        self.bn_dw = batch_norm(c_mid)\n"
+    "        self.act2 = make_act(act)\n"
+    "        self.conv_pwl = conv(c_mid, c_out, 1, 1, 0)\n"
+    "        self.bn_pwl = batch_norm(c_out)\n"
+    "        self.down = Projection(c_in, c_out, stride) if project else None\n"
+    "        self.act_out = make_act(act)\n"
+    "\n"
+    "    def forward(self, x):\n"
+    "        y = self.act1(self.bn_pw(self.conv_pw(x)))\n"
+    "        y = self.act2(self.bn_dw(self.conv_dw(y)))\n"
+    "        y = self.bn_pwl(self.conv_pwl(y))\n"
+    "        skip = x if self.down is None else self.down(x)\n"
     "        return self.act_out(y + skip)\n"
     "\n"
     "\n",
@@ -200,18 +229,18 @@ static const char *const python_runtime[] = {
     "    def __init__(self, c_in, c_mid, c_out, k, stride, pad, act, se_reduced, residual):\n"
     "        super().__init__()\n"
     "        self.conv_exp = conv(c_in, c_mid, k, stride, pad)\n"
-    "        self.bn1 = batch_norm(c_mid)\n"
+    "        self.bn_exp = batch_norm(c_mid)\n"
     "        self.act1 = make_act(act)\n"
     "        self.se = SqueezeExcite(c_mid, se_reduced, act) if se_reduced > 0 else None\n"
     "        self.conv_pwl = conv(c_mid, c_out, 1, 1, 0)\n"
-    "        self.bn2 = batch_norm(c_out)\n"
+    "        self.bn_pwl = batch_norm(c_out)\n"
     "        self.residual = residual\n"
     "\n"
     "    def forward(self, x):\n"
-    "        y = self.act1(self.bn1(self.conv_exp(x)))\n"
+    "        y = self.act1(self.bn_exp(self.conv_exp(x)))\n"
     "        if self.se is not None:\n"
     "            y = self.se(y)\n"
-    "        y = self.bn2(self.conv_pwl(y))\n"
+    "        y = self.bn_pwl(self.conv_pwl(y))\n"
     "        return x + y if self.residual else y\n"
     "\n"
     "\n"
@@ -223,22 +252,22 @@ static const char *const python_runtime[] = {
     "    def __init__(self, c_in, c_mid, c_out, k, stride, pad, act, se_reduced, residual):\n"
     "        super().__init__()\n"
     "        self.conv_pw = conv(c_in, c_mid, 1, 1, 0)\n"
-    "        self.bn1 = batch_norm(c_mid)\n"
+    "        self.bn_pw = batch_norm(c_mid)\n"
     "        self.act1 = make_act(act)\n"
     "        self.conv_dw = conv(c_mid, c_mid, k, stride, pad, groups=c_mid)\n"
-    "        self.bn2 = batch_norm(c_mid)\n"
+    "        self.bn_dw = batch_norm(c_mid)\n"
     "        self.act2 = make_act(act)\n"
     "        self.se = SqueezeExcite(c_mid, se_reduced, act) if se_reduced > 0 else None\n"
     "        self.conv_pwl = conv(c_mid, c_out, 1, 1, 0)\n"
-    "        self.bn3 = batch_norm(c_out)\n"
+    "        self.bn_pwl = batch_norm(c_out)\n"
     "        self.residual = residual\n"
     "\n"
     "    def forward(self, x):\n"
-    "        y = self.act1(self.bn1(self.conv_pw(x)))\n"
-    "        y = self.act2(self.bn2(self.conv_dw(y)))\n"
+    "        y = self.act1(self.bn_pw(self.conv_pw(x)))\n"
+    "        y = self.act2(self.bn_dw(self.conv_dw(y)))\n"
     "        if self.se is not None:\n"
     "            y = self.se(y)\n"
-    "        y = self.bn3(self.conv_pwl(y))\n"
+    "        y = self.bn_pwl(self.conv_pwl(y))\n"
     "        return x + y if self.residual else y\n"
     "\n"
     "\n",
@@ -391,12 +420,9 @@ static void write_layer(FILE *out, const nas_stage *s, int index, int c_in) {
         break;
     case NAS_BLOCK_BL:
     case NAS_BLOCK_DW:
-        fprintf(out,
-                "BottleneckLayer(%d, %d, %d, k=%d, stride=%d, pad=%d, act=\"%s\", project=%s, "
-                "depthwise=%s)",
-                c_in, c_mid, s->width, s->kernel, stride, pad, act,
-                shortcut == NAS_SHORTCUT_PROJECTION ? "True" : "False",
-                s->kind == NAS_BLOCK_DW ? "True" : "False");
+        fprintf(out, "%s(%d, %d, %d, k=%d, stride=%d, pad=%d, act=\"%s\", project=%s)",
+                s->kind == NAS_BLOCK_DW ? "DWLayer" : "BLLayer", c_in, c_mid, s->width, s->kernel,
+                stride, pad, act, shortcut == NAS_SHORTCUT_PROJECTION ? "True" : "False");
         break;
     case NAS_BLOCK_FUSED_IRB:
     case NAS_BLOCK_IRB:
