@@ -1,0 +1,313 @@
+/*
+ * tests/test_store.c - the SQLite store: schema, exactly-once results,
+ * job life cycle, read-only access, the writer lock and the Pareto scan.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "store/store.h"
+
+typedef struct {
+    char dir[64];
+    char path[128];
+} fixture;
+
+static int setup(void **state) {
+    fixture *f = calloc(1, sizeof *f);
+    snprintf(f->dir, sizeof f->dir, "/tmp/nas-test-store-XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    snprintf(f->path, sizeof f->path, "%s/results.db", f->dir);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state) {
+    fixture *f = *state;
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
+    assert_int_equal(system(cmd), 0);
+    free(f);
+    return 0;
+}
+
+static int64_t make_experiment(nas_store *s, const char *name) {
+    nas_store_experiment e = {.name = (char *)name, .config_yaml = "name: x\n", .space = "tiny",
+                              .strategy = "random", .budget_evaluations = 10};
+    int64_t id = 0;
+    bool created = false;
+    nas_err err;
+    assert_int_equal(nas_store_experiment_upsert(s, &e, &id, &created, &err), 0);
+    assert_true(id > 0);
+    return id;
+}
+
+static int64_t make_job(nas_store *s, int64_t exp, nas_store_kind kind, const char *hash) {
+    nas_store_job j = {.experiment = exp, .kind = kind, .arch_json = "{\"a\":1}", .recipe_json = "{}",
+                       .tag = "", .max_attempts = 3};
+    snprintf(j.arch_hash, sizeof j.arch_hash, "%s", hash);
+    int64_t id = 0;
+    nas_err err;
+    assert_int_equal(nas_store_job_insert(s, &j, &id, &err), 0);
+    return id;
+}
+
+static void test_schema_and_version(void **state) {
+    fixture *f = *state;
+    nas_store *s = NULL;
+    nas_err err;
+    assert_int_equal(nas_store_open(f->path, &s, &err), 0);
+    assert_int_equal(nas_store_schema_version(s), NAS_STORE_SCHEMA_VERSION);
+    int64_t a = make_experiment(s, "exp-a");
+    bool created = true;
+    int64_t again = 0;
+    nas_store_experiment e = {.name = "exp-a", .config_yaml = "name: x\n", .space = "tiny", .strategy = "random"};
+    assert_int_equal(nas_store_experiment_upsert(s, &e, &again, &created, &err), 0);
+    assert_false(created);
+    assert_int_equal(a, again);
+    nas_store_close(&s);
+    assert_null(s);
+
+    /* a newer schema is refused by readers and writers */
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    assert_int_equal(nas_store_open_readonly(f->path, &s, &err), NAS_EDB);
+    assert_non_null(strstr(err.msg, "newer"));
+    assert_int_equal(nas_store_open(f->path, &s, &err), NAS_EDB);
+}
+
+static void test_not_a_store(void **state) {
+    fixture *f = *state;
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "CREATE TABLE t(x)", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    nas_store *s = NULL;
+    nas_err err;
+    assert_int_equal(nas_store_open(f->path, &s, &err), NAS_EDB);
+    assert_non_null(strstr(err.msg, "not a gpunas store"));
+    char missing[160];
+    snprintf(missing, sizeof missing, "%s/none.db", f->dir);
+    assert_int_equal(nas_store_open_readonly(missing, &s, &err), NAS_ENOTFOUND);
+}
+
+static void test_writer_lock(void **state) {
+    fixture *f = *state;
+    nas_store *w = NULL, *w2 = NULL, *r = NULL;
+    nas_err err;
+    assert_int_equal(nas_store_open(f->path, &w, &err), 0);
+    assert_int_equal(nas_store_open(f->path, &w2, &err), NAS_ESTATE);
+    assert_non_null(strstr(err.msg, "another nasd"));
+    /* readers are welcome while the writer runs, and cannot write */
+    make_experiment(w, "e");
+    assert_int_equal(nas_store_open_readonly(f->path, &r, &err), 0);
+    nas_store_experiment e;
+    assert_int_equal(nas_store_experiment_find(r, NULL, &e, &err), 0);
+    assert_string_equal(e.name, "e");
+    nas_store_experiment_release(&e);
+    assert_int_equal(nas_store_event(r, 1, "info", "x", 0, NULL, "m", &err), NAS_ESTATE);
+    nas_store_close(&r);
+    nas_store_close(&w);
+    assert_int_equal(nas_store_open(f->path, &w2, &err), 0); /* lock released on close */
+    nas_store_close(&w2);
+}
+
+static void test_job_life_cycle(void **state) {
+    fixture *f = *state;
+    nas_store *s = NULL;
+    nas_err err;
+    assert_int_equal(nas_store_open(f->path, &s, &err), 0);
+    int64_t exp = make_experiment(s, "e");
+    int64_t id = make_job(s, exp, NAS_STORE_TRAIN, "00000000000000aa");
+    assert_int_equal(nas_store_job_lease(s, id, "w1", 1, 123.0, &err), 0);
+    assert_int_equal(nas_store_job_requeue(s, id, 2, "lease expired", &err), 0);
+    assert_int_equal(nas_store_job_lease(s, id, "w2", 2, 456.0, &err), 0);
+    nas_store_job j;
+    assert_int_equal(nas_store_job_get(s, id, &j, &err), 0);
+    assert_int_equal(j.state, NAS_JOB_LEASED);
+    assert_int_equal(j.attempt, 2);
+    assert_string_equal(j.worker, "w2");
+    assert_string_equal(j.error, "lease expired");
+    assert_true(j.lease_expires_at == 456.0);
+    nas_store_job_release(&j);
+    assert_int_equal(nas_store_job_finish(s, id, NAS_JOB_FAILED, "crashed", &err), 0);
+    /* a finished job cannot be leased again */
+    assert_int_equal(nas_store_job_lease(s, id, "w3", 3, 1.0, &err), NAS_ESTATE);
+    int64_t counts[NAS_STORE_KIND_COUNT][NAS_JOB_STATE_COUNT];
+    assert_int_equal(nas_store_job_counts(s, exp, counts, &err), 0);
+    assert_int_equal(counts[NAS_STORE_TRAIN][NAS_JOB_FAILED], 1);
+    assert_int_equal(counts[NAS_STORE_TRAIN][NAS_JOB_QUEUED], 0);
+    nas_store_close(&s);
+}
+
+static void test_result_exactly_once(void **state) {
+    fixture *f = *state;
+    nas_store *s = NULL;
+    nas_err err;
+    assert_int_equal(nas_store_open(f->path, &s, &err), 0);
+    int64_t exp = make_experiment(s, "e");
+    int64_t id = make_job(s, exp, NAS_STORE_TRAIN, "00000000000000bb");
+    assert_int_equal(nas_store_job_lease(s, id, "w1", 1, 1.0, &err), 0);
+    nas_store_result r = {.job = id, .attempt = 1, .worker = "w1", .has_accuracy = true, .top1 = 0.75,
+                          .top5 = 0.9, .loss = 0.8, .params = 1000, .macs = 2000, .device = "sim",
+                          .simulated = true, .n_latency = 2};
+    r.latency[0] = (nas_store_latency){.batch = 1, .precision = "fp16", .mean_ms = 1.5, .p50_ms = 1.4, .p90_ms = 1.7};
+    r.latency[1] = (nas_store_latency){.batch = 64, .precision = "fp16", .mean_ms = 9.0, .p50_ms = 9, .p90_ms = 10};
+    bool inserted = false;
+    assert_int_equal(nas_store_result_insert(s, &r, NAS_JOB_DONE, &inserted, &err), 0);
+    assert_true(inserted);
+    /* a second copy (resent after a reconnect, or from an older attempt) is dropped */
+    nas_store_result copy = r;
+    copy.top1 = 0.1;
+    copy.worker = "w2";
+    assert_int_equal(nas_store_result_insert(s, &copy, NAS_JOB_DONE, &inserted, &err), 0);
+    assert_false(inserted);
+    nas_store_result got;
+    assert_int_equal(nas_store_result_get(s, id, &got, &err), 0);
+    assert_true(got.top1 == 0.75);
+    assert_string_equal(got.worker, "w1");
+    assert_true(got.simulated);
+    assert_int_equal(got.n_latency, 2);
+    assert_int_equal(got.latency[1].batch, 64);
+    nas_store_result_release(&got);
+    int64_t n = 0;
+    assert_int_equal(nas_store_result_count(s, exp, NAS_STORE_TRAIN, &n, &err), 0);
+    assert_int_equal(n, 1);
+    nas_store_job j;
+    assert_int_equal(nas_store_job_get(s, id, &j, &err), 0);
+    assert_int_equal(j.state, NAS_JOB_DONE);
+    nas_store_job_release(&j);
+    /* unknown job */
+    r.job = 9999;
+    assert_int_equal(nas_store_result_insert(s, &r, NAS_JOB_DONE, &inserted, &err), NAS_ENOTFOUND);
+
+    /* inside an explicit transaction, a rollback loses the result */
+    int64_t id2 = make_job(s, exp, NAS_STORE_MEASURE, "00000000000000cc");
+    nas_store_result m = {.job = id2, .attempt = 1, .device = "sim", .simulated = true};
+    assert_int_equal(nas_store_begin(s, &err), 0);
+    assert_int_equal(nas_store_begin(s, &err), NAS_ESTATE);
+    assert_int_equal(nas_store_result_insert(s, &m, NAS_JOB_INFEASIBLE, &inserted, &err), 0);
+    nas_store_rollback(s);
+    assert_int_equal(nas_store_result_get(s, id2, &got, &err), NAS_ENOTFOUND);
+    assert_int_equal(nas_store_result_insert(s, &m, NAS_JOB_INFEASIBLE, &inserted, &err), 0);
+    assert_int_equal(nas_store_job_get(s, id2, &j, &err), 0);
+    assert_int_equal(j.state, NAS_JOB_INFEASIBLE);
+    nas_store_job_release(&j);
+    assert_int_equal(nas_store_result_get(s, id2, &got, &err), 0);
+    assert_false(got.has_accuracy);
+    nas_store_result_release(&got);
+    nas_store_close(&s);
+}
+
+typedef struct {
+    int n_points, n_front;
+    double best, last_latency;
+    bool ordered;
+} front_ctx;
+
+static int on_point(int64_t job, double top1, double latency_ms, void *ctx) {
+    front_ctx *c = ctx;
+    (void)job;
+    if (latency_ms < c->last_latency) c->ordered = false;
+    c->last_latency = latency_ms;
+    c->n_points++;
+    if (top1 > c->best) {
+        c->best = top1;
+        c->n_front++;
+    }
+    return 0;
+}
+
+static void test_front_scan(void **state) {
+    fixture *f = *state;
+    nas_store *s = NULL;
+    nas_err err;
+    assert_int_equal(nas_store_open(f->path, &s, &err), 0);
+    int64_t exp = make_experiment(s, "e");
+    /* (latency, top1): the front is (1, .5) (2, .7) (4, .9); (3, .6) and (5, .8) are dominated */
+    const double lat[] = {3, 1, 5, 2, 4};
+    const double acc[] = {.6, .5, .8, .7, .9};
+    assert_int_equal(nas_store_begin(s, &err), 0);
+    for (int i = 0; i < 5; i++) {
+        char hash[17];
+        snprintf(hash, sizeof hash, "%016x", i + 1);
+        int64_t id = make_job(s, exp, NAS_STORE_TRAIN, hash);
+        nas_store_result r = {.job = id, .attempt = 1, .has_accuracy = true, .top1 = acc[i], .n_latency = 1};
+        r.latency[0] = (nas_store_latency){.batch = 1, .precision = "fp16", .mean_ms = lat[i]};
+        bool inserted;
+        assert_int_equal(nas_store_result_insert(s, &r, NAS_JOB_DONE, &inserted, &err), 0);
+    }
+    assert_int_equal(nas_store_commit(s, &err), 0);
+    front_ctx c = {.best = -1, .ordered = true};
+    assert_int_equal(nas_store_front_scan(s, exp, 1, "fp16", 0, on_point, &c, &err), 0);
+    assert_int_equal(c.n_points, 5);
+    assert_int_equal(c.n_front, 3);
+    assert_true(c.ordered);
+    front_ctx limited = {.best = -1, .ordered = true};
+    assert_int_equal(nas_store_front_scan(s, exp, 1, "fp16", 3.5, on_point, &limited, &err), 0);
+    assert_int_equal(limited.n_points, 3);
+    /* the scan walks the index: no sort step in the plan */
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_prepare_v2(nas_store_db(s),
+                                        "EXPLAIN QUERY PLAN SELECT l.job, r.top1, l.mean_ms FROM latencies l"
+                                        " JOIN results r ON r.job = l.job WHERE l.experiment = 1 AND"
+                                        " l.batch = 1 AND l.precision = 'fp16' AND r.top1 IS NOT NULL"
+                                        " ORDER BY l.mean_ms",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        const char *detail = (const char *)sqlite3_column_text(st, 3);
+        assert_null(strstr(detail, "TEMP B-TREE"));
+    }
+    sqlite3_finalize(st);
+    nas_store_close(&s);
+}
+
+static void test_strategy_state_and_workers(void **state) {
+    fixture *f = *state;
+    nas_store *s = NULL;
+    nas_err err;
+    assert_int_equal(nas_store_open(f->path, &s, &err), 0);
+    int64_t exp = make_experiment(s, "e");
+    char *json = (char *)"x";
+    assert_int_equal(nas_store_strategy_load(s, exp, &json, &err), 0);
+    assert_null(json);
+    assert_int_equal(nas_store_strategy_save(s, exp, "random", "{\"n\":1}", &err), 0);
+    assert_int_equal(nas_store_strategy_save(s, exp, "random", "{\"n\":2}", &err), 0);
+    assert_int_equal(nas_store_strategy_load(s, exp, &json, &err), 0);
+    assert_string_equal(json, "{\"n\":2}");
+    free(json);
+    assert_int_equal(nas_store_worker_seen(s, "w1", "host", "sim", "sim", "0.1", "connected", &err), 0);
+    assert_int_equal(nas_store_worker_seen(s, "w1", NULL, NULL, NULL, NULL, "gone", &err), 0);
+    assert_int_equal(nas_store_experiment_update(s, exp, "done", 12.5, &err), 0);
+    nas_store_experiment e;
+    assert_int_equal(nas_store_experiment_find(s, "e", &e, &err), 0);
+    assert_string_equal(e.state, "done");
+    assert_true(e.elapsed_seconds == 12.5);
+    nas_store_experiment_release(&e);
+    assert_int_equal(nas_store_experiment_find(s, "nope", &e, &err), NAS_ENOTFOUND);
+    nas_store_close(&s);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_schema_and_version, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_not_a_store, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_writer_lock, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_job_life_cycle, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_result_exactly_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_front_scan, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_strategy_state_and_workers, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
