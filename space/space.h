@@ -1,7 +1,7 @@
 /*
  * space/space.h - a search space: the allowed values of each stage field.
  *
- * Read from YAML at run time (configs/spaces/*.yaml; no space is hard-coded in
+ * Read from YAML at run time (configs/spaces/NAME.yaml; no space is hard-coded in
  * C). A space has a fixed list of stages, each with a kind and per-field sets
  * of allowed values, plus allowed resolutions. It maps an architecture to a
  * point in [0,1]^D and back: decoding rounds every coordinate to the nearest
