@@ -55,16 +55,33 @@ typedef struct parser {
     yaml_parser_t yp;
     nas_cfg *cfg;
     nas_err *err;
+    const char *text; /* the whole input, for hints about the problem line */
+    size_t len;
 } parser;
+
+/* True if the 0-based line of text has a tab before 0-based column col (+1).
+ * libyaml reports a tab in indentation as "cannot start any token", which does
+ * not tell a person what to change. */
+static bool tab_near(const char *text, size_t len, size_t line, size_t col) {
+    size_t i = 0;
+    for (size_t l = 0; l < line && i < len; i++)
+        if (text[i] == '\n') l++;
+    for (size_t c = 0; c <= col && i < len && text[i] != '\n'; c++, i++)
+        if (text[i] == '\t') return true;
+    return false;
+}
 
 static int parse_error_from_libyaml(parser *p) {
     const char *problem = p->yp.problem ? p->yp.problem : "malformed YAML";
     int line = (int)p->yp.problem_mark.line + 1, col = (int)p->yp.problem_mark.column + 1;
+    const char *hint = tab_near(p->text, p->len, p->yp.problem_mark.line, p->yp.problem_mark.column)
+                           ? " (a tab character: YAML indents with spaces only)"
+                           : "";
     if (p->yp.context)
-        return nas_err_set(p->err, NAS_EPARSE, "%s:%d:%d: invalid YAML: %s %s", p->cfg->source, line,
-                           col, problem, p->yp.context);
-    return nas_err_set(p->err, NAS_EPARSE, "%s:%d:%d: invalid YAML: %s", p->cfg->source, line, col,
-                       problem);
+        return nas_err_set(p->err, NAS_EPARSE, "%s:%d:%d: invalid YAML: %s %s%s", p->cfg->source,
+                           line, col, problem, p->yp.context, hint);
+    return nas_err_set(p->err, NAS_EPARSE, "%s:%d:%d: invalid YAML: %s%s", p->cfg->source, line, col,
+                       problem, hint);
 }
 
 static int next_event(parser *p, yaml_event_t *ev) {
@@ -245,7 +262,7 @@ int nas_cfg_load_string(const char *text, size_t len, const char *source_name, n
         free(cfg);
         return nas_err_set(err, NAS_ENOMEM, "out of memory");
     }
-    parser p = {.cfg = cfg, .err = err};
+    parser p = {.cfg = cfg, .err = err, .text = text, .len = len};
     if (!yaml_parser_initialize(&p.yp)) {
         nas_cfg_free(&cfg);
         return nas_err_set(err, NAS_ENOMEM, "cannot initialise the YAML parser");
