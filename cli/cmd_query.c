@@ -92,8 +92,11 @@ static int print_rates(nas_store *store, const nas_store_experiment *exp, nas_er
     sqlite3_finalize(st);
     printf("results     %" PRId64 " stored", total);
     if (simulated > 0) printf(" (%" PRId64 " sim: from the sim evaluator, not measured)", simulated);
+    /* Rates between stored results, so a finished experiment still shows
+     * what it sustained: the last minute before the newest result, and the
+     * whole span from the first to the newest. */
     if (total > 1 && last > first)
-        printf("; %.1f/s over the last minute of results, %.1f/s overall", (double)recent / window,
+        printf("; %.1f/s in the minute before the latest result, %.1f/s overall", (double)recent / window,
                (double)(total - 1) / (last - first));
     printf("\n");
     return 0;
@@ -154,7 +157,7 @@ static int print_best(nas_store *store, const nas_store_experiment *exp, nas_err
     int rc = nas_query_prepare(
         store,
         "SELECT r.job, r.top1, r.device, r.simulated, r.params, "
-        "       (SELECT l.mean_ms || ' ms @' || l.batch || ' ' || l.precision FROM latencies l "
+        "       (SELECT printf('%.4f ms @%d %s', l.mean_ms, l.batch, l.precision) FROM latencies l "
         "         WHERE l.job = r.job ORDER BY l.batch LIMIT 1) "
         "FROM results r WHERE r.experiment = ?1 AND r.kind = 'train' AND r.top1 IS NOT NULL "
         "ORDER BY r.top1 DESC LIMIT 5",
