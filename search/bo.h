@@ -1,0 +1,75 @@
+/*
+ * search/bo.h - the Bayesian-optimisation core shared by `bo` and `lamcts-bo`.
+ *
+ * One object holds the GP and the BO options; a proposal goes: initial
+ * design (a Latin hypercube of `init` points) while fewer than `init` points
+ * are told or pending; then the GP is fitted to every told point (model
+ * values, vhist.c), its hyperparameters refitted every `refit_every` new
+ * observations (warm start + `gp_restarts` random starts), pending points are
+ * added as fantasies (`parallel`: kb = kriging believer, the GP mean, the
+ * default because it needs no constant; cl-min / cl-mean = constant liar),
+ * and the caller's candidates are scored by EI and refined (acq.h).
+ *
+ * Options (all optional): init, candidates, local_starts, local_evals, xi
+ * (in standardised output units), gp_restarts, gp_evals, gp_max_points,
+ * gp_optimiser (lbfgs | slsqp), refit_every, parallel (kb | cl-min | cl-mean).
+ */
+#ifndef NAS_SEARCH_BO_H
+#define NAS_SEARCH_BO_H
+
+#include <stdbool.h>
+
+#include "search/acq.h"
+#include "search/gp.h"
+#include "search/vopt.h"
+
+enum { NAS_BO_PARALLEL_KB = 0, NAS_BO_PARALLEL_CL_MIN, NAS_BO_PARALLEL_CL_MEAN };
+
+typedef struct nas_bo_options {
+    int init;
+    int candidates;
+    int local_starts, local_evals;
+    double xi;
+    nas_gp_fit_options fit;
+    int refit_every;
+    int parallel;
+} nas_bo_options;
+
+typedef struct nas_bo_core {
+    int dims;
+    nas_bo_options opt;
+    nas_gp *gp;
+    int last_fit_n;     /* observations at the last hyperparameter fit; -1 = never */
+    uint64_t init_seed; /* the initial design is regenerated from this */
+    int init_used;      /* points of the initial design handed out */
+    double *init_design;
+    double *y;          /* scratch: model values */
+    int y_cap;
+} nas_bo_core;
+
+/* The option keys the core reads (NULL-terminated), for callers that merge
+ * them with their own before nas_cfg_check_keys. */
+extern const char *const nas_bo_option_keys[];
+
+/* Reads the core's options from p (keys are not checked here). */
+int nas_bo_core_init(nas_bo_core *c, const nas_vopt_params *p, int default_init, nas_err *err);
+void nas_bo_core_release(nas_bo_core *c);
+
+/* If the initial design is not finished, writes its next point and sets *used. */
+int nas_bo_core_initial(nas_bo_core *c, const nas_vhist *h, nas_rng *rng, double *x, bool *used,
+                        nas_err *err);
+/* Fits the GP to h (refitting hyperparameters when due) and adds the pending
+ * points as fantasies. Fails with NAS_ESTATE when fewer than 2 points are told. */
+int nas_bo_core_model(nas_bo_core *c, const nas_vhist *h, nas_rng *rng, nas_err *err);
+/* Incumbent for EI: the largest posterior mean over told points idx[0..m)
+ * (all told points when idx is NULL), as LA-MCTS and limbo use. */
+int nas_bo_core_incumbent(nas_bo_core *c, const nas_vhist *h, const int *idx, int m, double *best,
+                          nas_err *err);
+/* EI maximisation over candidates (see acq.h). */
+int nas_bo_core_select(nas_bo_core *c, const double *cands, int m, double best,
+                       nas_region_fn in_region, void *region_ctx, double *x, nas_err *err);
+
+int nas_bo_core_save(const nas_bo_core *c, cJSON *obj, nas_err *err);
+int nas_bo_core_load(nas_bo_core *c, const cJSON *obj, nas_err *err);
+
+#endif

@@ -1,0 +1,255 @@
+/*
+ * tests/test_search_gp.c - Gaussian process, expected improvement, bo.
+ */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+/* cmocka 1.1 has no floating-point assertion */
+#define assert_near(a, b, eps)                                                                  \
+    do {                                                                                        \
+        double a_ = (a), b_ = (b);                                                              \
+        if (!(fabs(a_ - b_) <= (eps))) fail_msg("%s = %.12g, expected %.12g (+- %g)", #a, a_, b_, \
+                                                (double)(eps));                                 \
+    } while (0)
+
+#include "search/acq.h"
+#include "search/gp.h"
+#include "search/testfunc.h"
+#include "search/vsearch.h"
+
+/* Matern-5/2 by its textbook formula, independent of gp.c. */
+static double k52(double r) { return (1 + sqrt(5) * r + 5.0 / 3.0 * r * r) * exp(-sqrt(5) * r); }
+
+/* Two points in 1-D, length-scale 0.5, sf2 1, noise 1e-3, outputs as given:
+ * the posterior at 0.25 by explicit 2x2 inversion. */
+static void test_gp_posterior_by_hand(void **state) {
+    (void)state;
+    nas_err err = {0};
+    nas_gp *gp;
+    assert_int_equal(nas_gp_new(1, &gp, &err), 0);
+    double theta[3] = {log(0.5), log(1.0), log(1e-3)};
+    nas_gp_set_theta(gp, theta);
+    double x[2] = {0.0, 0.5}, y[2] = {1.0, 0.0};
+    assert_int_equal(nas_gp_set_data(gp, x, y, 2, 0, 0, &err), 0);
+    double a = 1.0 + 1e-3, b = k52(0.5 / 0.5), det = a * a - b * b;
+    double kq = k52(0.25 / 0.5); /* same distance to both points */
+    /* K^-1 = [a -b; -b a] / det */
+    double alpha0 = (a * y[0] - b * y[1]) / det, alpha1 = (-b * y[0] + a * y[1]) / det;
+    double mean_expected = kq * alpha0 + kq * alpha1;
+    double var_expected = 1.0 - (kq * kq * (a - b) * 2.0) / det;
+    double q = 0.25, mean, var;
+    assert_int_equal(nas_gp_predict(gp, &q, 1, &mean, &var, &err), 0);
+    assert_near(mean, mean_expected, 1e-9);
+    assert_near(var, var_expected, 1e-9);
+    /* the values themselves, computed once by hand: 0.54338, 0.09945 */
+    assert_near(mean, 0.54338, 1e-4);
+    assert_near(var, 0.09945, 1e-4);
+    /* log marginal likelihood: -1/2 y^T K^-1 y - 1/2 log det K - log 2 pi */
+    double lml_expected = -0.5 * (y[0] * alpha0 + y[1] * alpha1) - 0.5 * log(det) - log(2 * M_PI);
+    assert_near(nas_gp_log_likelihood(gp, NULL, &err), lml_expected, 1e-9);
+    nas_gp_free(&gp);
+}
+
+static void random_data(nas_rng *rng, int n, int D, double *x, double *y) {
+    for (int i = 0; i < n; i++) {
+        double s = 0;
+        for (int d = 0; d < D; d++) {
+            x[i * D + d] = nas_rng_uniform(rng);
+            s += sin(3 * x[i * D + d] * (d + 1));
+        }
+        y[i] = s;
+    }
+}
+
+/* The analytic gradients match central differences. */
+static void test_gp_gradients(void **state) {
+    (void)state;
+    enum { N = 25, D = 3, P = D + 2 };
+    nas_err err = {0};
+    nas_rng rng;
+    nas_rng_seed(&rng, 3);
+    double x[N * D], y[N];
+    random_data(&rng, N, D, x, y);
+    nas_gp *gp;
+    assert_int_equal(nas_gp_new(D, &gp, &err), 0);
+    double theta[P] = {log(0.3), log(0.7), log(1.2), log(1.5), log(0.01)};
+    nas_gp_set_theta(gp, theta);
+    assert_int_equal(nas_gp_set_data(gp, x, y, N, 1, 0, &err), 0);
+    double grad[P];
+    nas_gp_log_likelihood(gp, grad, &err);
+    for (int p = 0; p < P; p++) {
+        double t[P], h = 1e-5;
+        memcpy(t, theta, sizeof t);
+        t[p] += h;
+        nas_gp_set_theta(gp, t);
+        double up = nas_gp_log_likelihood(gp, NULL, &err);
+        t[p] -= 2 * h;
+        nas_gp_set_theta(gp, t);
+        double down = nas_gp_log_likelihood(gp, NULL, &err);
+        assert_near(grad[p], (up - down) / (2 * h), 1e-4 * (1 + fabs(grad[p])));
+    }
+    nas_gp_set_theta(gp, theta);
+    double q[D] = {0.3, 0.6, 0.45}, mean, var, dmean[D], dvar[D];
+    assert_int_equal(nas_gp_predict_grad(gp, q, &mean, &var, dmean, dvar, &err), 0);
+    double m2, v2;
+    assert_int_equal(nas_gp_predict(gp, q, 1, &m2, &v2, &err), 0);
+    assert_near(mean, m2, 1e-9);
+    assert_near(var, v2, 1e-9);
+    for (int d = 0; d < D; d++) {
+        double qp[D], qm[D], mp, mm, vp, vm, h = 1e-6;
+        memcpy(qp, q, sizeof q);
+        memcpy(qm, q, sizeof q);
+        qp[d] += h;
+        qm[d] -= h;
+        nas_gp_predict(gp, qp, 1, &mp, &vp, &err);
+        nas_gp_predict(gp, qm, 1, &mm, &vm, &err);
+        assert_near(dmean[d], (mp - mm) / (2 * h), 1e-4 * (1 + fabs(dmean[d])));
+        assert_near(dvar[d], (vp - vm) / (2 * h), 1e-4 * (1 + fabs(dvar[d])));
+    }
+    /* fitting raises the likelihood */
+    double before = nas_gp_log_likelihood(gp, NULL, &err);
+    nas_gp_fit_options fo = {.restarts = 1, .max_evals = 60};
+    assert_int_equal(nas_gp_fit(gp, &fo, &rng, &err), 0);
+    assert_true(nas_gp_log_likelihood(gp, NULL, &err) > before);
+    nas_gp_free(&gp);
+}
+
+/* A fantasy gives the same posterior as refactoring with the point added. */
+static void test_gp_fantasy(void **state) {
+    (void)state;
+    enum { N = 12, D = 2 };
+    nas_err err = {0};
+    nas_rng rng;
+    nas_rng_seed(&rng, 5);
+    double x[(N + 1) * D], y[N + 1];
+    random_data(&rng, N + 1, D, x, y);
+    nas_gp *a, *b;
+    assert_int_equal(nas_gp_new(D, &a, &err), 0);
+    assert_int_equal(nas_gp_new(D, &b, &err), 0);
+    assert_int_equal(nas_gp_set_data(a, x, y, N, 1, 0, &err), 0);
+    assert_int_equal(nas_gp_add_fantasy(a, x + N * D, y[N], &err), 0);
+    /* b: same standardisation as a (of the first N), all N+1 points */
+    double ys[N + 1];
+    for (int i = 0; i <= N; i++) ys[i] = (y[i] - nas_gp_y_mean(a)) / nas_gp_y_scale(a);
+    assert_int_equal(nas_gp_set_data(b, x, ys, N + 1, 0, 0, &err), 0);
+    double q[D] = {0.2, 0.9}, ma, va, mb, vb;
+    nas_gp_predict(a, q, 1, &ma, &va, &err);
+    nas_gp_predict(b, q, 1, &mb, &vb, &err);
+    assert_near(ma, nas_gp_y_mean(a) + nas_gp_y_scale(a) * mb, 1e-8);
+    assert_near(va, vb * nas_gp_y_scale(a) * nas_gp_y_scale(a), 1e-8);
+    nas_gp_free(&a);
+    nas_gp_free(&b);
+}
+
+static void test_ei(void **state) {
+    (void)state;
+    /* at the incumbent with sd 1: EI = phi(0) = 1/sqrt(2 pi) */
+    assert_near(nas_ei(2.0, 1.0, 2.0, 0.0), 0.3989422804, 1e-9);
+    /* far above the incumbent EI tends to the improvement */
+    assert_near(nas_ei(10.0, 0.1, 2.0, 0.0), 8.0, 1e-9);
+    /* hand value: imp = 0.5, sd = 1: 0.5*Phi(0.5) + phi(0.5) = 0.5*0.691462 + 0.352065 */
+    assert_near(nas_ei(1.5, 1.0, 1.0, 0.0), 0.5 * 0.6914624613 + 0.3520653268, 1e-8);
+    assert_near(nas_ei(1.0, 0.0, 0.0, 0.0), 0.0, 0);
+    assert_true(nas_ei(1.0, 1.0, 0.0, 0.5) < nas_ei(1.0, 1.0, 0.0, 0.0));
+    double dm, ds, h = 1e-6;
+    nas_ei_partials(0.3, 0.7, 0.5, 0.01, &dm, &ds);
+    assert_near(dm, (nas_ei(0.3 + h, 0.7, 0.5, 0.01) - nas_ei(0.3 - h, 0.7, 0.5, 0.01)) / (2 * h), 1e-6);
+    assert_near(ds, (nas_ei(0.3, 0.7 + h, 0.5, 0.01) - nas_ei(0.3, 0.7 - h, 0.5, 0.01)) / (2 * h), 1e-6);
+}
+
+/* The maximiser returns the candidate of highest EI when refinement is off,
+ * and refinement never lowers it. */
+static void test_acq_maximise(void **state) {
+    (void)state;
+    enum { N = 15, D = 2, M = 200 };
+    nas_err err = {0};
+    nas_rng rng;
+    nas_rng_seed(&rng, 9);
+    double x[N * D], y[N], c[M * D];
+    random_data(&rng, N, D, x, y);
+    for (int j = 0; j < M * D; j++) c[j] = nas_rng_uniform(&rng);
+    nas_gp *gp;
+    assert_int_equal(nas_gp_new(D, &gp, &err), 0);
+    assert_int_equal(nas_gp_set_data(gp, x, y, N, 1, 0, &err), 0);
+    double best = -INFINITY;
+    for (int i = 0; i < N; i++) best = y[i] > best ? y[i] : best;
+    double mean[M], var[M];
+    nas_gp_predict(gp, c, M, mean, var, &err);
+    int arg = 0;
+    for (int j = 1; j < M; j++)
+        if (nas_ei(mean[j], sqrt(var[j]), best, 0.01) > nas_ei(mean[arg], sqrt(var[arg]), best, 0.01)) arg = j;
+    nas_acq_options o = {.xi = 0.01, .local_starts = 0, .local_evals = 0};
+    double xo[D], ei0, ei1;
+    assert_int_equal(nas_acq_maximise(gp, c, M, best, &o, NULL, NULL, xo, &ei0, &err), 0);
+    assert_memory_equal(xo, c + arg * D, sizeof xo);
+    o.local_starts = 3;
+    o.local_evals = 40;
+    assert_int_equal(nas_acq_maximise(gp, c, M, best, &o, NULL, NULL, xo, &ei1, &err), 0);
+    assert_true(ei1 >= ei0);
+    nas_gp_free(&gp);
+}
+
+/* bo beats the best of its own initial design on a smooth 3-D bowl, and
+ * with pending points it proposes distinct points. */
+static void test_bo_converges_and_batches(void **state) {
+    (void)state;
+    enum { D = 3 };
+    nas_err err = {0};
+    nas_vopt_params p = {.dims = D, .budget = 30};
+    nas_vsearch *vs;
+    assert_int_equal(nas_vsearch_new("bo", &p, 4, &vs, &err), 0);
+    double x[D];
+    const nas_vhist *h = nas_vsearch_history(vs);
+    double best_init = INFINITY, best = INFINITY;
+    for (int i = 0; i < 30; i++) {
+        if (nas_vsearch_propose(vs, x, &err)) fail_msg("%s", err.msg);
+        double f = 0;
+        for (int d = 0; d < D; d++) f += (x[d] - 0.37) * (x[d] - 0.37);
+        assert_int_equal(nas_vsearch_tell(vs, x, -f, NAS_VSTATUS_OK, (uint64_t)i + 1, &err), 0);
+        if (i < 20) best_init = f < best_init ? f : best_init;
+        best = f < best ? f : best;
+    }
+    assert_true(best < best_init);
+    assert_true(best < 1e-2);
+    /* four pending proposals: all distinct */
+    double xs[4][D];
+    for (int k = 0; k < 4; k++) {
+        assert_int_equal(nas_vsearch_propose(vs, xs[k], &err), 0);
+        assert_int_equal(nas_vsearch_add_pending(vs, xs[k], 100 + (uint64_t)k, &err), 0);
+        for (int j = 0; j < k; j++) assert_memory_not_equal(xs[j], xs[k], sizeof xs[k]);
+    }
+    assert_int_equal(h->n_pending, 4);
+    nas_vsearch_free(&vs);
+}
+
+static void test_testfuncs(void **state) {
+    (void)state;
+    double x[5];
+    for (int i = 0; i < 5; i++) x[i] = 0;
+    assert_near(nas_testfunc_find("ackley")->f(x, 5), 0.0, 1e-12);
+    assert_near(nas_testfunc_find("rastrigin")->f(x, 5), 0.0, 1e-12);
+    for (int i = 0; i < 5; i++) x[i] = 1;
+    assert_near(nas_testfunc_find("levy")->f(x, 5), 0.0, 1e-12);
+    assert_near(nas_testfunc_find("rosenbrock")->f(x, 5), 0.0, 1e-12);
+    assert_null(nas_testfunc_find("sphere"));
+    /* unit-cube mapping: u = 1/3 is x = 0 on [-5, 10] */
+    double u[3] = {1.0 / 3, 1.0 / 3, 1.0 / 3};
+    assert_near(nas_testfunc_eval_unit(nas_testfunc_find("ackley"), u, 3), 0.0, 1e-9);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_gp_posterior_by_hand), cmocka_unit_test(test_gp_gradients),
+        cmocka_unit_test(test_gp_fantasy),           cmocka_unit_test(test_ei),
+        cmocka_unit_test(test_acq_maximise),         cmocka_unit_test(test_bo_converges_and_batches),
+        cmocka_unit_test(test_testfuncs),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
