@@ -168,7 +168,7 @@ int nas_ckpt_add(nas_ckpt *c, const char *name, int ndim, const int64_t *shape,
     size_t count = shape_count(ndim, shape);
     float *copy = malloc(sizeof(float) * (count ? count : 1));
     if (!copy) return nas_err_set(err, NAS_ENOMEM, "out of memory copying tensor '%s'", name);
-    memcpy(copy, data, sizeof(float) * count);
+    if (count) memcpy(copy, data, sizeof(float) * count);
     return add_owned(c, name, ndim, shape, copy, count, err);
 }
 

@@ -201,6 +201,12 @@ static int train_step(nas_trainer *t, const nas_batch *b, const nas_sgd_hparams 
 }
 
 int nas_trainer_fit(nas_trainer *t, nas_err *err) {
+    return nas_trainer_fit_until(t, t->recipe.epochs, err);
+}
+
+int nas_trainer_fit_until(nas_trainer *t, int until, nas_err *err) {
+    if (until > t->recipe.epochs) until = t->recipe.epochs;
+    if (until <= t->epochs_done) return 0;
     int rc = ensure_data(t, false, err);
     if (rc) return rc;
     const nas_recipe *r = &t->recipe;
@@ -225,7 +231,7 @@ int nas_trainer_fit(nas_trainer *t, nas_err *err) {
     int64_t first_step = (int64_t)t->epochs_done * steps_per_epoch;
     double start = nas_now_monotonic();
     nas_loss_stats stats = {0};
-    for (int epoch = t->epochs_done; epoch < r->epochs && !rc; epoch++) {
+    for (int epoch = t->epochs_done; epoch < until && !rc; epoch++) {
         rc = nas_loader_start_epoch(loader, epoch, err);
         if (!rc) rc = nas_net_reset_stats(t->net, err);
         nas_batch b;

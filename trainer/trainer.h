@@ -118,6 +118,10 @@ int nas_trainer_resume(nas_trainer *t, const char *path, nas_err *err);
 
 /* Trains from the current epoch to recipe->epochs. */
 int nas_trainer_fit(nas_trainer *t, nas_err *err);
+/* Trains from the current epoch up to epoch `until` (at most recipe->epochs)
+ * on the full run's schedule: a run split into several calls, or stopped and
+ * resumed from a checkpoint, takes exactly the steps of an unbroken one. */
+int nas_trainer_fit_until(nas_trainer *t, int until, nas_err *err);
 
 /* Top-1, top-5 and loss on the test split (recipe->test_subset images if set). */
 int nas_trainer_evaluate(nas_trainer *t, nas_eval_metrics *out, nas_err *err);
