@@ -11,6 +11,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/cfg.h"
+
 int nas_query_parse_target(int argc, char **argv, int *i, nas_query_target *t) {
     const char *arg = argv[*i];
     const char **slot = strcmp(arg, "--db") == 0           ? &t->db_path
@@ -140,4 +142,31 @@ int nas_query_write_arch_yaml(FILE *out, const nas_arch *arch, const char *heade
     if (fflush(out) != 0 || ferror(out))
         return nas_err_set(err, NAS_EIO, "could not write the YAML model (disk full or pipe closed?)");
     return 0;
+}
+
+int nas_query_config_tiers(const char *config_yaml, nas_query_tier *out, int max, int *n, nas_err *err) {
+    *n = 0;
+    if (!config_yaml || !*config_yaml) return 0;
+    nas_cfg *cfg = NULL;
+    int rc = nas_cfg_load_string(config_yaml, strlen(config_yaml), "stored experiment", &cfg, err);
+    if (rc) return rc;
+    const nas_cfg_node *seq = cfg->root ? nas_cfg_get(cfg->root, "latency") : NULL;
+    if (seq && (rc = nas_cfg_expect(cfg, seq, NAS_CFG_SEQ, "latency", err)) == 0) {
+        for (size_t i = 0; i < seq->n && *n < max && !rc; i++) {
+            const nas_cfg_node *t = seq->items[i];
+            nas_query_tier tier = {.batch = 1};
+            long batch = 1;
+            const char *precision = "fp16";
+            if ((rc = nas_cfg_expect(cfg, t, NAS_CFG_MAP, "latency tier", err)) ||
+                (rc = nas_cfg_get_double(cfg, t, "ms", true, 0, 1e-9, 1e9, &tier.ms, err)) ||
+                (rc = nas_cfg_get_int(cfg, t, "batch", false, 1, 1, 65536, &batch, err)) ||
+                (rc = nas_cfg_get_string(cfg, t, "precision", false, "fp16", &precision, err)))
+                break;
+            tier.batch = (int)batch;
+            snprintf(tier.precision, sizeof tier.precision, "%s", precision);
+            out[(*n)++] = tier;
+        }
+    }
+    nas_cfg_free(&cfg);
+    return rc;
 }

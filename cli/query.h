@@ -53,6 +53,22 @@ int nas_query_parse_job_id(const char *text, int64_t *out, nas_err *err);
 /* Parses "latency@BATCH" (or "latency" = default batch, *batch = 0). */
 int nas_query_parse_latency_axis(const char *text, int *batch, nas_err *err);
 
+/* A latency budget of the experiment (its YAML's `latency:` list). */
+typedef struct nas_query_tier {
+    double ms;
+    int batch;          /* default 1, as nasd reads it */
+    char precision[8];  /* default fp16, as nasd reads it */
+} nas_query_tier;
+
+/*
+ * Reads the latency tiers from an experiment's stored YAML (the
+ * `latency: [{ms, batch, precision}]` list server/experiment.h documents) into
+ * out[0..max); *n gets the count (0 when the experiment has none). Only this
+ * list is read; the rest of the document is nasd's business. Returns 0 or
+ * NAS_EPARSE/NAS_EINVAL with file:line:col.
+ */
+int nas_query_config_tiers(const char *config_yaml, nas_query_tier *out, int max, int *n, nas_err *err);
+
 /*
  * Writes the architecture as a model preset in YAML (the format of
  * configs/models/NAME.yaml, loadable by nas_arch_load and `nas model info`). The

@@ -42,6 +42,7 @@ typedef struct pareto_options {
     bool all_points; /* csv/json: every result, with an on_front column */
     int n_tiers;
     double tiers[MAX_TIERS];
+    const char *tiers_source; /* said next to the tier table */
 } pareto_options;
 
 typedef struct point_set {
@@ -79,8 +80,9 @@ static void pareto_usage(FILE *out) {
             "                  [--format table|csv|json] [--all] [--svg FILE]\n\n"
             "Pareto front of maximum accuracy against minimum latency (mean ms at BATCH; default the\n"
             "smallest batch measured, and its first precision), the best result per latency tier\n"
-            "(--tiers; default: about 4 round-number tiers up to the largest latency), and the\n"
-            "hypervolume of (top-1, latency) against the reference point top-1 = 0, latency =\n"
+            "(--tiers; default: the experiment's latency budgets, which also pick the default\n"
+            "batch and precision, else about 4 round-number tiers up to the largest latency), the\n"
+            "and the hypervolume of (top-1, latency) against the reference point top-1 = 0, latency =\n"
             "--hv-ref, else --max-latency, else the largest latency read. csv and json list the front\n"
             "(--all: every result, with on_front); --svg writes a scatter of all results with the\n"
             "front as a step line. Results from the sim evaluator are marked sim everywhere.\n");
@@ -144,6 +146,7 @@ static int parse_options(int argc, char **argv, pareto_options *o) {
             rc = parse_positive(a, value, &o->hv_ref, &err);
         } else if (strcmp(a, "--tiers") == 0) {
             rc = parse_tiers(value, o, &err);
+            o->tiers_source = "--tiers";
         } else if (strcmp(a, "--format") == 0) {
             if (strcmp(value, "table") != 0 && strcmp(value, "csv") != 0 && strcmp(value, "json") != 0)
                 rc = nas_err_set(&err, NAS_EINVAL, "--format '%s' is not table, csv or json", value);
@@ -160,6 +163,30 @@ static int parse_options(int argc, char **argv, pareto_options *o) {
         }
         i++; /* the value */
     }
+    return 0;
+}
+
+/* The experiment's own latency budgets: when neither --x nor --precision is
+ * given they choose the axis (the first budget's batch and precision), and
+ * when --tiers is not given the budgets at the chosen axis are the tiers. */
+static int apply_experiment_tiers(const nas_store_experiment *exp, pareto_options *o, char *precision_buf,
+                                  size_t cap, nas_err *err) {
+    nas_query_tier tiers[MAX_TIERS];
+    int n = 0;
+    int rc = nas_query_config_tiers(exp->config_yaml, tiers, MAX_TIERS, &n, err);
+    if (rc) return nas_err_prefix(err, "reading the experiment's latency budgets");
+    if (n == 0) return 0;
+    if (o->batch == 0 && !o->precision) {
+        o->batch = tiers[0].batch;
+        snprintf(precision_buf, cap, "%s", tiers[0].precision);
+        o->precision = precision_buf;
+    }
+    if (o->n_tiers > 0) return 0;
+    for (int i = 0; i < n; i++)
+        if ((o->batch == 0 || tiers[i].batch == o->batch) &&
+            (!o->precision || strcmp(tiers[i].precision, o->precision) == 0))
+            o->tiers[o->n_tiers++] = tiers[i].ms;
+    if (o->n_tiers > 0) o->tiers_source = "the experiment's latency budgets";
     return 0;
 }
 
@@ -228,6 +255,7 @@ static void default_tiers(const point_set *set, const size_t *front, size_t n_fr
     if (o->n_tiers > 0 || n_front == 0) return;
     double top = o->max_latency > 0 ? o->max_latency : set->pts[front[n_front - 1]].x;
     double step = nas_svg_nice_step(top, 4);
+    o->tiers_source = "round numbers up to the largest latency; --tiers sets others";
     for (double t = step; o->n_tiers < MAX_TIERS; t += step) {
         o->tiers[o->n_tiers++] = t;
         if (t >= top) break;
@@ -291,7 +319,7 @@ static void print_table(const pareto_report *r) {
                r->details[i].params, r->details[i].macs, r->details[i].device,
                r->set->simulated[k] ? "sim" : "measured");
     }
-    printf("\nbest per latency tier\n");
+    printf("\nbest per latency tier (%s)\n", o->tiers_source ? o->tiers_source : "none");
     for (int t = 0; t < o->n_tiers; t++) {
         long best = nas_pareto_best_within(r->set->pts, r->front, r->n_front, o->tiers[t]);
         if (best < 0) {
@@ -353,6 +381,7 @@ static int print_json(const pareto_report *r, nas_err *err) {
              cJSON_AddBoolToObject(p, "sim", r->set->simulated[k]);
         if (!ok) break;
     }
+    ok = ok && cJSON_AddStringToObject(doc, "tiers_source", o->tiers_source ? o->tiers_source : "none");
     cJSON *tiers = ok ? cJSON_AddArrayToObject(doc, "tiers") : NULL;
     for (int t = 0; tiers && t < o->n_tiers; t++) {
         cJSON *tier = cJSON_CreateObject();
@@ -423,6 +452,7 @@ int nas_cmd_pareto(int argc, char **argv) {
     front_details *details = NULL;
     char precision[16] = "";
     int rc = nas_query_open(&o.target, &store, &exp, &err);
+    if (!rc) rc = apply_experiment_tiers(&exp, &o, precision, sizeof precision, &err);
     if (!rc) rc = resolve_axis(store, exp.id, &o, precision, sizeof precision, &err);
     if (!rc) rc = load_points(store, exp.id, &o, &set, &err);
     if (!rc) {

@@ -40,6 +40,7 @@ typedef struct fixture {
     char *arch_json;
     char arch_hash[17];
     int64_t experiment;
+    const char *config_yaml; /* stored with the experiment; NULL: a plain one */
 } fixture;
 
 static int setup(void **state) {
@@ -72,7 +73,8 @@ static nas_store *open_writer(fixture *f) {
     nas_err err = {0};
     assert_int_equal(nas_store_open(f->db, &s, &err), 0);
     if (f->experiment == 0) {
-        nas_store_experiment e = {.name = "demo", .config_yaml = "name: demo\n", .space = "genet",
+        nas_store_experiment e = {.name = "demo", .config_yaml = f->config_yaml ? (char *)f->config_yaml : "name: demo\n",
+                                  .space = "genet",
                                   .strategy = "random", .budget_evaluations = 100};
         bool created = false;
         assert_int_equal(nas_store_experiment_upsert(s, &e, &f->experiment, &created, &err), 0);
@@ -260,6 +262,28 @@ static void test_pareto_json_hypervolume_and_tiers(void **state) {
     assert_int_equal(status, 1);
     free(run_nas("pareto --format xml --db x.db", &status));
     assert_int_equal(status, 2);
+}
+
+/* The experiment's latency budgets pick the axis and are the default tiers. */
+static void test_pareto_tiers_from_experiment(void **state) {
+    fixture *f = *state;
+    f->config_yaml = "name: demo\nspace: genet\nlatency:\n"
+                     "  - {ms: 6.0, batch: 8, precision: fp32}\n  - {ms: 16, batch: 8, precision: fp32}\n";
+    int64_t ids[N_HAND];
+    fill_hand_set(f, ids);
+    char *text = run_nas_ok("pareto --db %s --format json", f->db);
+    cJSON *doc = cJSON_Parse(text);
+    assert_non_null(doc);
+    assert_int_equal((int)json_get(doc, "batch")->valuedouble, 8); /* from the budgets, not the smallest batch */
+    assert_string_equal(json_get(doc, "tiers_source")->valuestring, "the experiment's latency budgets");
+    const cJSON *tiers = json_get(doc, "tiers");
+    assert_int_equal(cJSON_GetArraySize(tiers), 2);
+    /* batch-8 latencies are 4x: within 6 ms the best is (4 ms, 0.5) = ids[0];
+     * within 16 ms it is (16 ms, 0.9) = ids[4]. */
+    assert_int_equal((int64_t)json_get(cJSON_GetArrayItem(tiers, 0), "job")->valuedouble, ids[0]);
+    assert_int_equal((int64_t)json_get(cJSON_GetArrayItem(tiers, 1), "job")->valuedouble, ids[4]);
+    cJSON_Delete(doc);
+    free(text);
 }
 
 static void test_pareto_table_and_svg(void **state) {
@@ -451,6 +475,7 @@ int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_pareto_csv_parses_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pareto_json_hypervolume_and_tiers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pareto_tiers_from_experiment, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pareto_table_and_svg, setup, teardown),
         cmocka_unit_test_setup_teardown(test_export_reads_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_status_jobs_show, setup, teardown),
