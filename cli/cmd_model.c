@@ -55,7 +55,7 @@ static const char *thousands(long long v, char *buf, size_t size) {
     return buf;
 }
 
-static void print_totals(const nas_cost *c) {
+static void print_totals(const nas_arch *a, const nas_cost *c) {
     char buf[40];
     printf("Total params: %s\n", thousands(c->params, buf, sizeof buf));
     printf("Total MACs: %.4f G (%s)\n", (double)c->macs / 1e9, thousands(c->macs, buf, sizeof buf));
@@ -63,6 +63,8 @@ static void print_totals(const nas_cost *c) {
            "(sum of layer outputs; BN and activations in place)\n",
            thousands(c->activation_elems, buf, sizeof buf),
            (double)c->activation_elems * 4.0 / (1024.0 * 1024.0));
+    printf("Architecture hash: %016llx (identity of the canonical JSON)\n",
+           (unsigned long long)nas_arch_hash(a));
 }
 
 /* Length of the block prefix "stages.I.J" of a layer name, 0 if none. */
@@ -114,7 +116,7 @@ static void print_table(const nas_arch *a, const char *title, const char *path, 
                thousands(macs, mbuf, sizeof mbuf));
         i = j;
     }
-    print_totals(c);
+    print_totals(a, c);
 }
 
 static cJSON *cost_json(const nas_arch *a, const char *name, const char *path, const nas_cost *c) {

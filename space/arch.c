@@ -506,8 +506,9 @@ int nas_arch_from_json(const char *json, nas_arch *out, nas_err *err) {
 uint64_t nas_arch_hash(const nas_arch *a) {
     char *json = nas_arch_to_json(a);
     if (!json) {
-        /* Out of memory: fall back to hashing the canonical struct's fields one
-         * by one would not match other processes; fail loudly instead. */
+        /* Out of memory while building ~3 KB. No value returned here could be
+         * right (any fallback would give this network a second identity, and
+         * 0 would collide), and the signature has no error channel, so stop. */
         abort();
     }
     uint64_t h = nas_hash64(json, strlen(json));

@@ -18,6 +18,20 @@
  * SE reduced width: rd = round(c_mid * 0.25 / ratio) (about c_in / 4).
  * Padding: NAS_PAD_SAME is ((s-1)+(k-1))/2; NAS_PAD_TIMM is GPUNet's Fused-IRB
  * quirk: zero padding when stride > 1, (k-1)/2 otherwise.
+ *
+ * Preset YAML (configs/models/NAME.yaml; the JSON form has the same keys minus
+ * description):
+ *   description: "text"            optional, documentation only
+ *   resolution: 224                required
+ *   in_channels: 3                 default 3
+ *   classes: 1000                  default 1000
+ *   bn_eps: 1.0e-5                 default 1e-5
+ *   dropout: 0.0                   default 0
+ *   stages:                        required, 1..NAS_ARCH_MAX_STAGES entries
+ *     - {kind: irb, depth: 3, width: 256, stride: 2, kernel: 3,    required when depth > 0
+ *        ratio: 5, act: swish, se: false, pad: same}               defaults 1, relu, false, same
+ *     - {kind: irb, depth: 0}      an absent stage (keeps a space's layout)
+ * Unknown keys, duplicate keys, anchors and aliases are errors.
  */
 #ifndef NAS_SPACE_ARCH_H
 #define NAS_SPACE_ARCH_H

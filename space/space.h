@@ -7,6 +7,17 @@
  * point in [0,1]^D and back: decoding rounds every coordinate to the nearest
  * allowed value, so any point decodes to a valid architecture, and strategies
  * work on vectors only, never on block semantics.
+ *
+ * Space YAML: the preset format of arch.h (in_channels, classes, bn_eps, dropout
+ * fixed; plus optional name and description), where resolution and every stage
+ * field may be a fixed value, a list of allowed values ([3, 5], [relu, swish],
+ * [false, true]) or an inclusive range {min: 96, max: 192, step: 16}. Stages need
+ * kind, depth, width, stride and kernel; ratio, act, se and pad default to 1,
+ * relu, false and same. Dimension order: resolution, then stage by stage the
+ * fields in the order kind, depth, width, stride, kernel, ratio, act, se, pad,
+ * skipping fields with one value. Value i of k owns [i/k, (i+1)/k).
+ * A stage whose depth allows 0 may be absent; absent stages decode to the
+ * stage's first kind with fields pinned by nas_arch_canonicalize.
  */
 #ifndef NAS_SPACE_SPACE_H
 #define NAS_SPACE_SPACE_H
