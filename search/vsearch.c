@@ -16,7 +16,7 @@ struct nas_vsearch {
 
 const nas_vopt_ops *nas_vopt_find(const char *name) {
     static const nas_vopt_ops *const all[] = {&nas_vopt_random_ops, &nas_vopt_evolution_ops,
-                                              &nas_vopt_bo_ops};
+                                              &nas_vopt_bo_ops, &nas_vopt_lamcts_ops};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         if (strcmp(all[i]->name, name) == 0) return all[i];
     return NULL;
