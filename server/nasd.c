@@ -276,8 +276,7 @@ int main(int argc, char **argv) {
         nas_sb_free(&b);
     }
     if (why) {
-        nas_info("experiment '%s' finished: %s", exp->name, why);
-        status = 0;
+        status = 0; /* the coordinator logged why it finished */
     } else {
         nas_info("stopped by signal %d; start nasd again with the same --db to continue", (int)stop_signal);
         status = 128 + (int)stop_signal;
