@@ -160,30 +160,34 @@ struct nas_backend {
      * saved as mean and 1/sqrt(var+eps) in save_mean/save_invstd (F32, c floats),
      * and running_mean/var are updated PyTorch's way: r = (1-m)*r + m*stat
      * with the unbiased variance (count/(count-1)) for running_var.
-     * Eval: mean/var are running_mean/var; save_* unused (may be NULL).
-     * residual may be NULL. act: NONE, RELU or SWISH. */
+     * Eval: mean/var are running_mean/var; if save_mean/save_invstd are not
+     * NULL they receive running_mean and 1/sqrt(running_var+eps) (what a frozen
+     * BN's backward needs). residual may be NULL. act: NONE, RELU or SWISH. */
     int (*bn_fwd)(const nas_backend *be, bool training, int n, int c, int hw, const nas_buf *x,
                   const nas_buf *residual, const nas_buf *gamma, const nas_buf *beta,
                   nas_buf *running_mean, nas_buf *running_var, float momentum, float eps,
                   nas_actfn act, nas_buf *y, nas_buf *save_mean, nas_buf *save_invstd,
                   nas_err *err);
-    /* Backward of a training-mode bn_fwd with the same arguments: given x, y
-     * (its output), residual (for SWISH the pre-activation is recomputed from x,
-     * the saved statistics and residual) and dy, computes
+    /* Backward of bn_fwd with the same arguments: given x, y (its output),
+     * residual (for SWISH the pre-activation is recomputed from x, the saved
+     * statistics and residual) and dy, computes
      *   g = dy * act'(pre)           (for RELU, pre > 0 is read from y > 0)
      *   d_residual (+)= g            (if d_residual != NULL)
-     *   dgamma, dbeta (overwrite; may be NULL for a frozen BN), dx (+)= BN'(g).
-     * When `frozen` is true the forward ran in eval mode (running statistics):
-     * dx = g * gamma / sqrt(running_var + eps) and save_* are ignored. */
+     *   dgamma = sum g*xhat, dbeta = sum g (overwrite; may be NULL), and
+     *   dx (+)= BN'(g) (dx may be NULL when nothing below needs it).
+     * frozen == false: the forward ran in training mode (batch statistics in
+     * save_*), dx includes the terms through the batch mean and variance.
+     * frozen == true: the forward ran in eval mode with save_* filled, the
+     * statistics are constants and dx = g * gamma * save_invstd. */
     int (*bn_bwd)(const nas_backend *be, bool frozen, int n, int c, int hw, const nas_buf *x,
                   const nas_buf *y, const nas_buf *residual, const nas_buf *dy,
-                  const nas_buf *gamma, const nas_buf *beta, const nas_buf *running_var,
-                  float eps, const nas_buf *save_mean, const nas_buf *save_invstd, nas_actfn act,
-                  nas_buf *dx, bool accumulate_dx, nas_buf *d_residual, bool accumulate_dres,
-                  nas_buf *dgamma, nas_buf *dbeta, nas_err *err);
+                  const nas_buf *gamma, const nas_buf *beta, const nas_buf *save_mean,
+                  const nas_buf *save_invstd, nas_actfn act, nas_buf *dx, bool accumulate_dx,
+                  nas_buf *d_residual, bool accumulate_dres, nas_buf *dgamma, nas_buf *dbeta,
+                  nas_err *err);
 
     /* ---- elementwise ---- */
-    /* y = act(x) over count elements (y may alias x for RELU/SIGMOID/NONE). */
+    /* y = act(x) over count elements (y may alias x). */
     int (*act_fwd)(const nas_backend *be, nas_actfn act, size_t count, const nas_buf *x,
                    nas_buf *y, nas_err *err);
     /* dx (+)= dy * act'(x); y is act's output (SIGMOID uses y, RELU uses x). */
@@ -211,8 +215,8 @@ struct nas_backend {
                     bool accumulate, nas_err *err);
 
     /* ---- dropout (inverted: kept values scaled by 1/(1-p)) ----
-     * mask: F32 buffer of count floats holding 0 or 1/(1-p); the pattern is a
-     * pure function of (seed, element index), so backends agree given a seed. */
+     * mask: F32 buffer of count floats holding 0 or 1/(1-p); element i's value
+     * is nas_dropout_keep_scale(seed, i, p), so backends agree given a seed. */
     int (*dropout_fwd)(const nas_backend *be, size_t count, float p, uint64_t seed,
                        const nas_buf *x, nas_buf *y, nas_buf *mask, nas_err *err);
     /* dx (+)= dy * mask. */
@@ -265,8 +269,9 @@ int nas_backend_cpu_new(int threads, nas_backend **out, nas_err *err);
 void nas_backend_free(nas_backend **be);
 
 /* Dropout mask value of element `index` for a seed: 0 with probability p,
- * else 1/(1-p). Deterministic and shared by all backends (splitmix64 of
- * seed ^ index, top 24 bits compared with p). */
+ * else 1/(1-p). Deterministic and shared by all backends: u = top 24 bits of
+ * the splitmix64 finaliser of (seed ^ index * 0x9E3779B97F4A7C15) +
+ * 0x9E3779B97F4A7C15, as a float in [0,1); dropped iff u < p. */
 float nas_dropout_keep_scale(uint64_t seed, uint64_t index, float p);
 
 #endif

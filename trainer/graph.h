@@ -32,21 +32,22 @@
  *
  * Parameters (for the optimiser and for checkpoints) are enumerated with
  * nas_net_param_count / nas_net_param, in a stable order, with PyTorch-like
- * names and shapes:
+ * names and shapes; the layer names are those of space/cost.c's layers:
  *     stages.<stage>.<layer>.<module>.<tensor>   e.g. stages.3.1.conv_dw.weight,
  *     stages.3.1.bn_dw.running_mean, fc.weight, fc.bias
- * Modules per kind:
+ * Modules per kind (each conv is followed by the BN named by replacing
+ * "conv" with "bn"; the projection shortcut is "shortcut" + "bn_shortcut"):
  *     conv      : conv, bn
- *     xx        : conv1, bn1, conv2, bn2            [+ down.conv, down.bn]
- *     bl        : conv_pw, bn_pw, conv_kxk, bn_kxk, conv_pwl, bn_pwl [+ down.*]
- *     dw        : conv_pw, bn_pw, conv_dw, bn_dw, conv_pwl, bn_pwl   [+ down.*]
+ *     xx        : conv1, bn1, conv2, bn2                      [+ shortcut, bn_shortcut]
+ *     bl, dw    : conv1, bn1, conv2 (k x k / depthwise), bn2, conv3, bn3 [+ shortcut...]
  *     fused_irb : conv_exp, bn_exp, [se.conv_reduce, se.conv_expand], conv_pwl, bn_pwl
  *     irb       : conv_pw, bn_pw, conv_dw, bn_dw, [se.conv_reduce, se.conv_expand],
  *                 conv_pwl, bn_pwl
- * BN tensors: weight, bias, running_mean, running_var (running_* are
- * NAS_PARAM_BUFFER: saved, never trained). SE convs have weight [rd][mid][1][1]
- * and bias. Checkpoint code: download value with be->download into a host
- * array of nas_param.count floats (PyTorch layout), upload the same way.
+ * Convs have .weight only; BN has weight, bias, running_mean, running_var
+ * (running_* are NAS_PARAM_BUFFER: saved, never trained); SE convs have
+ * weight [rd][mid][1][1] and bias. Checkpoint code: download value with
+ * be->download into a host array of nas_param.count floats (PyTorch layout),
+ * upload the same way.
  *
  * Latency: nas_net_fold_bn(net) computes conv weights with the eval BN folded
  * in (w' = w*gamma/sqrt(var+eps), b' = beta - mean*gamma/sqrt(var+eps)); then
