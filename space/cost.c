@@ -22,7 +22,8 @@
 typedef struct walker {
     nas_cost *cost;
     int cap;
-    bool failed; /* out of memory */
+    bool failed;    /* out of memory */
+    bool too_large; /* a total would overflow int64 (absurd but valid IR) */
 } walker;
 
 static nas_layer_cost *layer_push(walker *w) {
@@ -44,6 +45,13 @@ static nas_layer_cost *layer_push(walker *w) {
 }
 
 static void layer_finish(walker *w, nas_layer_cost *l) {
+    /* One layer fits easily (<= 15^2 * 65536^2 * 1024^2 MACs), but thousands of
+     * them at the IR's limits could overflow the sums. */
+    if (w->cost->macs > INT64_MAX - l->macs || w->cost->params > INT64_MAX - l->params ||
+        w->cost->activation_elems > INT64_MAX - l->out_elems) {
+        w->too_large = true;
+        return;
+    }
     w->cost->params += l->params;
     w->cost->macs += l->macs;
     w->cost->activation_elems += l->out_elems;
@@ -178,6 +186,12 @@ int nas_cost_compute(const nas_arch *a, int resolution, nas_cost *out, nas_err *
     if (w.failed) {
         nas_cost_release(out);
         return nas_err_set(err, NAS_ENOMEM, "out of memory computing the cost of an architecture");
+    }
+    if (w.too_large) {
+        nas_cost_release(out);
+        return nas_err_set(err, NAS_ERANGE,
+                           "the architecture is too large to count (over 9.2e18 MACs or "
+                           "parameters); reduce widths, depths or the resolution");
     }
     return 0;
 }

@@ -545,7 +545,8 @@ void nas_space_mutate(const nas_space *space, nas_rng *rng, const nas_arch *in, 
 /* ---- loading ---------------------------------------------------------- */
 
 /* Decodes corner and seeded random points and validates them (see top). */
-static int lint_space(const nas_space *sp, const nas_cfg *cfg, nas_err *err) {
+static int lint_space(const nas_space *sp, const nas_cfg *cfg, const nas_cfg_node *root,
+                      nas_err *err) {
     int idx[NAS_SPACE_MAX_DIMS];
     nas_arch a;
     nas_err verr;
@@ -565,7 +566,7 @@ static int lint_space(const nas_space *sp, const nas_cfg *cfg, nas_err *err) {
         }
         decode_indices(sp, idx, &a);
         if (nas_arch_validate(&a, &verr))
-            return nas_cfg_error(cfg, cfg->root, err, NAS_EINVAL,
+            return nas_cfg_error(cfg, root, err, NAS_EINVAL,
                                  "the space contains invalid architectures, e.g. %s: %s; narrow "
                                  "the ranges",
                                  which, verr.msg);
@@ -586,8 +587,8 @@ static const char *const top_keys[] = {"name",    "description", "resolution", "
                                        "classes", "bn_eps",      "dropout",    "stages",
                                        NULL};
 
-static int read_space(nas_space *sp, const nas_cfg *cfg, const char *path, nas_err *err) {
-    const nas_cfg_node *root = cfg->root;
+static int read_space(nas_space *sp, const nas_cfg *cfg, const nas_cfg_node *root,
+                      const char *default_name, nas_err *err) {
     if (!root)
         return nas_cfg_error(cfg, NULL, err, NAS_EINVAL,
                              "empty file; expected a search space with resolution and stages");
@@ -597,7 +598,7 @@ static int read_space(nas_space *sp, const nas_cfg *cfg, const char *path, nas_e
     if ((rc = nas_cfg_get_string(cfg, root, "name", false, NULL, &name, err)) ||
         (rc = nas_cfg_get_string(cfg, root, "description", false, NULL, &desc, err)))
         return rc;
-    sp->name = name ? strdup(name) : name_from_path(path);
+    sp->name = strdup(name ? name : default_name);
     if (!sp->name) return nas_err_set(err, NAS_ENOMEM, "out of memory");
     long in_channels, classes;
     nas_arch *b = &sp->base;
@@ -628,7 +629,21 @@ static int read_space(nas_space *sp, const nas_cfg *cfg, const char *path, nas_e
     for (int i = 0; i < b->n_stages; i++)
         for (int f = 0; f < F_COUNT; f++)
             if (sp->fields[i][f].n >= 2 && (rc = add_dim(sp, i, f, cfg, err))) return rc;
-    return lint_space(sp, cfg, err);
+    return lint_space(sp, cfg, root, err);
+}
+
+int nas_space_from_cfg(const nas_cfg *cfg, const nas_cfg_node *node, const char *name,
+                       nas_space **out, nas_err *err) {
+    *out = NULL;
+    nas_space *sp = calloc(1, sizeof *sp);
+    if (!sp) return nas_err_set(err, NAS_ENOMEM, "out of memory");
+    int rc = read_space(sp, cfg, node, name ? name : "space", err);
+    if (rc) {
+        nas_space_free(&sp);
+        return rc;
+    }
+    *out = sp;
+    return 0;
 }
 
 int nas_space_load(const char *name_or_path, nas_space **out, nas_err *err) {
@@ -637,16 +652,12 @@ int nas_space_load(const char *name_or_path, nas_space **out, nas_err *err) {
     int rc = nas_config_resolve(name_or_path, "spaces", &path, err);
     if (rc) return rc;
     nas_cfg *cfg = NULL;
-    rc = nas_cfg_load_file(path, &cfg, err);
-    nas_space *sp = NULL;
-    if (!rc && !(sp = calloc(1, sizeof *sp))) rc = nas_err_set(err, NAS_ENOMEM, "out of memory");
-    if (!rc) rc = read_space(sp, cfg, path, err);
+    char *stem = name_from_path(path);
+    if (!stem) rc = nas_err_set(err, NAS_ENOMEM, "out of memory");
+    if (!rc) rc = nas_cfg_load_file(path, &cfg, err);
+    if (!rc) rc = nas_space_from_cfg(cfg, cfg->root, stem, out, err);
     nas_cfg_free(&cfg);
+    free(stem);
     free(path);
-    if (rc) {
-        nas_space_free(&sp);
-        return rc;
-    }
-    *out = sp;
-    return 0;
+    return rc;
 }

@@ -32,6 +32,12 @@ typedef struct nas_space nas_space;
 
 /* Loads a space by name (configs/spaces/NAME.yaml) or path. */
 int nas_space_load(const char *name_or_path, nas_space **out, nas_err *err);
+/* Reads a space from a parsed YAML node (a space file's root, or a `space:`
+ * mapping inside another config); name is used when the node has no `name` key. */
+struct nas_cfg;
+struct nas_cfg_node;
+int nas_space_from_cfg(const struct nas_cfg *cfg, const struct nas_cfg_node *node, const char *name,
+                       nas_space **out, nas_err *err);
 void nas_space_free(nas_space **space);
 
 const char *nas_space_name(const nas_space *space);

@@ -248,12 +248,28 @@ static void test_invalid_arch_rejected(void **state) {
     assert_non_null(strstr(err.msg, "stage 3 (fused_irb): kernel 4 must be odd"));
 }
 
+static void test_overflow_is_an_error(void **state) {
+    (void)state;
+    /* Valid IR at its limits: 24 stages of 64 huge layers would overflow the sums. */
+    nas_arch a = {.resolution = NAS_ARCH_MAX_RESOLUTION, .in_channels = 3, .classes = 10,
+                  .bn_eps = 1e-5, .dropout = 0.0, .n_stages = NAS_ARCH_MAX_STAGES};
+    for (int i = 0; i < a.n_stages; i++)
+        a.stages[i] = (nas_stage){NAS_BLOCK_XX, NAS_ARCH_MAX_DEPTH, NAS_ARCH_MAX_WIDTH, 1, 15, 4.0,
+                                  NAS_ACT_RELU, false, NAS_PAD_SAME};
+    nas_err err;
+    assert_int_equal(nas_arch_validate(&a, &err), 0);
+    nas_cost c;
+    assert_int_equal(nas_cost_compute(&a, 0, &c, &err), NAS_ERANGE);
+    assert_non_null(strstr(err.msg, "too large to count"));
+    assert_null(c.layers);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_preset_totals),        cmocka_unit_test(test_macs_at_224),
         cmocka_unit_test(test_genet_blocks),         cmocka_unit_test(test_gpunet0_per_layer),
         cmocka_unit_test(test_other_gpunets_consistent), cmocka_unit_test(test_hand_formulas),
-        cmocka_unit_test(test_invalid_arch_rejected),
+        cmocka_unit_test(test_invalid_arch_rejected), cmocka_unit_test(test_overflow_is_an_error),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
