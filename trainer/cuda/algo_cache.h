@@ -30,6 +30,7 @@ typedef struct nas_conv_key {
 typedef struct nas_conv_algo {
     int algo;              /* cudnnConvolution{Fwd,BwdData,BwdFilter}Algo_t */
     size_t workspace_bytes;
+    int math_type;         /* cudnnMathType_t the algorithm was measured with */
     float time_ms;         /* as measured by cudnnFind (0 if chosen by heuristic) */
 } nas_conv_algo;
 

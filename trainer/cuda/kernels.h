@@ -113,9 +113,8 @@ typedef struct nas_cuk_bn_bwd_args {
     int rows, c;
     int frozen;
     const void *x, *y, *residual, *dy;
-    const float *gamma, *beta, *running_var;
-    float eps;
-    const float *save_mean, *save_invstd;
+    const float *gamma, *beta;
+    const float *save_mean, *save_invstd; /* batch stats, or running ones when frozen */
     int act;
     void *dx;
     int accumulate_dx;
