@@ -27,7 +27,8 @@ static void usage(FILE *out) {
             "  --options Y   YAML map from strategy name to its options, e.g.\n"
             "                '{lamcts-bo: {cp: 0.5, leaf_size: 10}}' (default: every default)\n"
             "Prints median [q1, q3] over seeds of the best f after N/4, N/2, N evaluations\n"
-            "and ms per proposal (mean; mean over the last 10%% of proposals).\n");
+            "and ms per proposal, process CPU time and wall time (mean over all proposals;\n"
+            "mean over the last 10%%, i.e. with about N observations).\n");
 }
 
 static int parse_int(const char *s, const char *what, long lo, long hi, long *out) {
@@ -122,12 +123,13 @@ int nas_cmd_bench_search(int argc, char **argv) {
     snprintf(h1, sizeof h1, "best f @%ld", (budget + 3) / 4);
     snprintf(h2, sizeof h2, "best f @%ld", (budget + 1) / 2);
     snprintf(h3, sizeof h3, "best f @%ld", budget);
-    printf("%-10s %-26s %-26s %-26s %s\n", "strategy", h1, h2, h3, "ms/proposal (mean; last 10%)");
+    printf("%-10s %-26s %-26s %-26s %s\n", "strategy", h1, h2, h3,
+           "ms/proposal (mean; last 10%)");
     int status = 0;
     for (char *save = NULL, *name = strtok_r(list, ",", &save); name;
          name = strtok_r(NULL, ",", &save)) {
         const nas_cfg_node *opts = cfg && cfg->root ? nas_cfg_get(cfg->root, name) : NULL;
-        double ms = 0, ms_last = 0;
+        double ms = 0, ms_last = 0, cpu = 0, cpu_last = 0;
         int k;
         for (k = 0; k < seeds; k++) {
             nas_bench_result r = {0};
@@ -142,11 +144,14 @@ int nas_cmd_bench_search(int argc, char **argv) {
             q[2 * seeds + k] = r.best_final;
             ms += r.ms_per_proposal;
             ms_last += r.ms_per_proposal_last;
+            cpu += r.cpu_ms_per_proposal;
+            cpu_last += r.cpu_ms_per_proposal_last;
         }
         if (k < seeds) break;
         printf("%-10s", name);
         for (int col = 0; col < 3; col++) print_stat(q + (size_t)col * (size_t)seeds, (int)seeds);
-        printf(" %.2f; %.2f\n", ms / seeds, ms_last / seeds);
+        printf(" cpu %.1f; %.1f  wall %.1f; %.1f\n", cpu / seeds, cpu_last / seeds, ms / seeds,
+               ms_last / seeds);
         fflush(stdout);
     }
     free(list);

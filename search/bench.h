@@ -17,8 +17,10 @@
 
 typedef struct nas_bench_result {
     double best_quarter, best_half, best_final; /* best f after N/4, N/2, N evaluations */
-    double ms_per_proposal;                     /* mean over all proposals */
-    double ms_per_proposal_last;                /* mean over the last 10% of proposals */
+    double ms_per_proposal;                     /* wall: mean over all proposals */
+    double ms_per_proposal_last;                /* wall: mean over the last 10% of proposals */
+    double cpu_ms_per_proposal;                 /* process CPU time, same two means */
+    double cpu_ms_per_proposal_last;
 } nas_bench_result;
 
 int nas_bench_run(const char *strategy, const nas_testfunc *tf, int dims, int budget, int workers,

@@ -125,11 +125,6 @@ static double matern52(double sf2, double r) {
     return sf2 * (1.0 + SQRT5 * r + (5.0 / 3.0) * r * r) * exp(-SQRT5 * r);
 }
 
-/* -(dk/dr)/r: the factor that multiplies (a_d - b_d)/l_d^2 in -dk/da_d. */
-static double matern52_dfactor(double sf2, double r) {
-    return sf2 * (5.0 / 3.0) * (1.0 + SQRT5 * r) * exp(-SQRT5 * r);
-}
-
 static int reserve(nas_gp *gp, int cap, nas_err *err) {
     if (cap <= gp->cap) return 0;
     double *x = realloc(gp->x, sizeof(double) * (size_t)cap * (size_t)gp->dims);
@@ -179,7 +174,8 @@ static int factor(nas_gp *gp, nas_err *err) {
                 row[j] = matern52(gp->sf2, scaled_dist(gp, xi, gp->x + (size_t)j * (size_t)gp->dims));
             row[i] = gp->sf2 + gp->sn2 + jitter;
         }
-        if (LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'L', n, gp->L, ld) == 0) {
+        /* row-major lower is column-major upper: no transposed copy in LAPACKE */
+        if (LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'U', n, gp->L, ld) == 0) {
             gp->jitter = jitter;
             solve_alpha(gp);
             gp->factored = 1;
@@ -236,7 +232,7 @@ double nas_gp_log_likelihood(nas_gp *gp, double *grad, nas_err *err) {
     for (int i = 0; i < n; i++)
         memcpy(W + (size_t)i * (size_t)n, gp->L + (size_t)i * (size_t)gp->cap,
                sizeof(double) * (size_t)(i + 1));
-    if (LAPACKE_dpotri(LAPACK_ROW_MAJOR, 'L', n, W, n) != 0) {
+    if (LAPACKE_dpotri(LAPACK_COL_MAJOR, 'U', n, W, n) != 0) { /* see factor() */
         free(W), free(M), free(MX), free(rowsum);
         nas_err_set(err, NAS_ERANGE, "Gaussian process: inverting the kernel matrix failed");
         return -INFINITY;
@@ -247,8 +243,9 @@ double nas_gp_log_likelihood(nas_gp *gp, double *grad, nas_err *err) {
         for (int j = 0; j <= i; j++) {
             double w = gp->alpha[i] * gp->alpha[j] - W[(size_t)i * (size_t)n + (size_t)j];
             double r = i == j ? 0.0 : scaled_dist(gp, xi, gp->x + (size_t)j * (size_t)D);
-            double kf = matern52(gp->sf2, r);
-            double m = w * matern52_dfactor(gp->sf2, r);
+            double e = exp(-SQRT5 * r); /* one exp for both kernel terms */
+            double kf = gp->sf2 * (1.0 + SQRT5 * r + (5.0 / 3.0) * r * r) * e;
+            double m = w * gp->sf2 * (5.0 / 3.0) * (1.0 + SQRT5 * r) * e;
             double mult = i == j ? 1.0 : 2.0;
             grad_sf2 += mult * w * kf;
             if (i == j) trace_w += w;
@@ -421,8 +418,9 @@ int nas_gp_predict_grad(const nas_gp *gp, const double *x, double *mean, double 
     double mu = 0;
     for (int i = 0; i < n; i++) {
         double r = scaled_dist(gp, x, gp->x + (size_t)i * (size_t)D);
-        k[i] = matern52(gp->sf2, r);
-        g[i] = matern52_dfactor(gp->sf2, r); /* dk_i/dx_d = -g_i (x_d - x_id) / l_d^2 */
+        double e = exp(-SQRT5 * r);
+        k[i] = gp->sf2 * (1.0 + SQRT5 * r + (5.0 / 3.0) * r * r) * e;
+        g[i] = gp->sf2 * (5.0 / 3.0) * (1.0 + SQRT5 * r) * e; /* dk_i/dx_d = -g_i (x_d - x_id) / l_d^2 */
         mu += k[i] * gp->alpha[i];
     }
     memcpy(v, k, sizeof(double) * (size_t)n);

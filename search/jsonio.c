@@ -73,6 +73,20 @@ bool nas_json_add_rng(cJSON *obj, const char *key, const nas_rng *rng) {
     return nas_json_add_u64s(obj, key, rng->s, 4);
 }
 
+/* A number, or a raw number of our own (state not yet printed and parsed). */
+static bool number_value(const cJSON *it, double *v) {
+    if (cJSON_IsNumber(it)) {
+        *v = it->valuedouble;
+        return true;
+    }
+    if (cJSON_IsRaw(it) && it->valuestring) {
+        char *end = NULL;
+        *v = strtod(it->valuestring, &end);
+        return end && end != it->valuestring && *end == '\0';
+    }
+    return false;
+}
+
 static const cJSON *member(const cJSON *obj, const char *key, nas_err *err) {
     const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, key);
     if (!it) nas_err_set(err, NAS_EPARSE, "strategy state: missing '%s'", key);
@@ -99,9 +113,8 @@ int nas_json_get_int(const cJSON *obj, const char *key, int *v, nas_err *err) {
 int nas_json_get_double(const cJSON *obj, const char *key, double *v, nas_err *err) {
     const cJSON *it = member(obj, key, err);
     if (!it) return NAS_EPARSE;
-    if (!cJSON_IsNumber(it))
+    if (!number_value(it, v))
         return nas_err_set(err, NAS_EPARSE, "strategy state: '%s' must be a number", key);
-    *v = it->valuedouble;
     return 0;
 }
 
@@ -124,9 +137,9 @@ int nas_json_get_doubles(const cJSON *obj, const char *key, double *v, int n, na
     int i = 0;
     const cJSON *item;
     cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(obj, key)) {
-        if (!cJSON_IsNumber(item))
+        if (!number_value(item, &v[i]))
             return nas_err_set(err, NAS_EPARSE, "strategy state: '%s'[%d] must be a number", key, i);
-        v[i++] = item->valuedouble;
+        i++;
     }
     return 0;
 }

@@ -158,3 +158,89 @@ bool nas_lamcts_in_region(const nas_lamcts_tree *t, const nas_lamcts_step *path,
         if (nas_svm_predict(t->nodes[path[s].node].svm, x) != path[s].choice) return false;
     return true;
 }
+
+#define BOX_START 1e-4
+#define BOX_LEVELS 14 /* 1e-4 * 2^14 > 1: the whole cube */
+
+static void box_point(const double *centre, double side, int D, nas_rng *rng, double *x) {
+    for (int d = 0; d < D; d++) {
+        double lo = centre[d] - side / 2, hi = centre[d] + side / 2;
+        lo = lo < 0 ? 0 : lo;
+        hi = hi > 1 ? 1 : hi;
+        x[d] = lo + (hi - lo) * nas_rng_uniform(rng);
+    }
+}
+
+/* True if some of `probe` points of the box of this level leave the region. */
+static bool box_crosses(const nas_lamcts_tree *t, const nas_lamcts_step *path, int path_len,
+                        const double *centre, int level, int D, int probe, nas_rng *rng,
+                        double *scratch) {
+    double side = BOX_START * ldexp(1.0, level);
+    for (int i = 0; i < probe; i++) {
+        box_point(centre, side, D, rng, scratch);
+        if (!nas_lamcts_in_region(t, path, path_len, scratch)) return true;
+    }
+    return false;
+}
+
+int nas_lamcts_sample_region(const nas_lamcts_tree *t, const nas_lamcts_step *path, int path_len,
+                             int leaf, const double *x, const double *v, int dims,
+                             const nas_lamcts_sampler *s, nas_rng *rng, double *out, int *n_out,
+                             nas_err *err) {
+    int D = dims, want = s->candidates, m = 0;
+    const nas_lamcts_node *nd = &t->nodes[leaf];
+    int n_centres = s->centers < nd->n ? s->centers : nd->n;
+    int per = n_centres > 0 ? (want + n_centres - 1) / n_centres : 0;
+    double *scratch = malloc(sizeof(double) * (size_t)D);
+    int *order = NULL;
+    if (s->center_choice == NAS_LAMCTS_CENTER_BEST && nd->n > 0)
+        order = malloc(sizeof(int) * (size_t)nd->n);
+    if (!scratch || (s->center_choice == NAS_LAMCTS_CENTER_BEST && nd->n > 0 && !order)) {
+        free(scratch), free(order);
+        return nas_err_set(err, NAS_ENOMEM, "out of memory sampling an LA-MCTS region");
+    }
+    if (order) { /* the n_centres best leaf samples first (partial selection sort) */
+        memcpy(order, nd->idx, sizeof(int) * (size_t)nd->n);
+        for (int a = 0; a < n_centres; a++)
+            for (int b = a + 1; b < nd->n; b++)
+                if (v[order[b]] > v[order[a]]) {
+                    int tmp = order[a];
+                    order[a] = order[b];
+                    order[b] = tmp;
+                }
+    }
+    for (int c = 0; c < n_centres && m < want; c++) {
+        int smp = order ? order[c] : nd->idx[nas_rng_below(rng, (uint64_t)nd->n)];
+        const double *centre = x + (size_t)smp * (size_t)D;
+        int level = BOX_LEVELS;
+        if (box_crosses(t, path, path_len, centre, BOX_LEVELS, D, s->probe, rng, scratch)) {
+            int lo = 0, hi = BOX_LEVELS; /* smallest crossing level in [lo, hi] */
+            while (lo < hi) {
+                int mid = (lo + hi) / 2;
+                if (box_crosses(t, path, path_len, centre, mid, D, s->probe, rng, scratch))
+                    hi = mid;
+                else
+                    lo = mid + 1;
+            }
+            level = lo;
+        }
+        double side = BOX_START * ldexp(1.0, level);
+        for (int i = 0; i < per && m < want; i++) {
+            double *p = out + (size_t)m * (size_t)D;
+            box_point(centre, side, D, rng, p);
+            if (nas_lamcts_in_region(t, path, path_len, p)) m++;
+        }
+    }
+    free(order);
+    free(scratch);
+    for (int tries = 0; m == 0 && tries < want; tries++) {
+        for (int d = 0; d < D; d++) out[d] = nas_rng_uniform(rng);
+        if (nas_lamcts_in_region(t, path, path_len, out)) m = 1;
+    }
+    if (m == 0) {
+        for (int j = 0; j < want * D; j++) out[j] = nas_rng_uniform(rng);
+        m = want;
+    }
+    *n_out = m;
+    return 0;
+}

@@ -75,4 +75,35 @@ int nas_lamcts_select(const nas_lamcts_tree *t, const nas_lamcts_options *o, nas
 bool nas_lamcts_in_region(const nas_lamcts_tree *t, const nas_lamcts_step *path, int path_len,
                           const double *x);
 
+/*
+ * Region sampler (the official propose_rand_samples_sobol, restated): for
+ * each of `centers` centres (a random leaf sample, as official, or with
+ * NAS_LAMCTS_CENTER_BEST the best leaf samples), find the smallest box side
+ * L = 1e-4 * 2^k (centred there, clipped to the cube) in which some of `probe`
+ * uniform points leave the region, by bisection on k (the official code
+ * doubles L testing its full 2000 points each time), then draw
+ * candidates/centers uniform points in that box and keep those in the region.
+ * The box that just crosses the boundary makes the search local: candidates
+ * hug good samples yet reach the region's edge. If no candidate results,
+ * uniform points of the cube that lie in the region are used; only if none of
+ * `candidates` such tries passes are plain uniform points returned
+ * (*n_out = candidates) and then not every point is in the region.
+ */
+enum { NAS_LAMCTS_CENTER_RANDOM = 0, NAS_LAMCTS_CENTER_BEST = 1 };
+
+typedef struct nas_lamcts_sampler {
+    int candidates;    /* points wanted */
+    int centers;       /* leaf samples used as box centres */
+    int center_choice; /* NAS_LAMCTS_CENTER_* */
+    int probe;         /* points per boundary test */
+} nas_lamcts_sampler;
+
+/* x, v: all samples and values the tree was built from; out has room for
+ * candidates x dims. Returns 0 or NAS_ENOMEM (nas_lamcts_in_region tells
+ * the uniform fallback apart). */
+int nas_lamcts_sample_region(const nas_lamcts_tree *t, const nas_lamcts_step *path, int path_len,
+                             int leaf, const double *x, const double *v, int dims,
+                             const nas_lamcts_sampler *s, nas_rng *rng, double *out, int *n_out,
+                             nas_err *err);
+
 #endif

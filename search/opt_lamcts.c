@@ -8,17 +8,8 @@
  * leaf's samples (as the official code: GP on all samples, incumbent from the
  * leaf). L-BFGS refinements that leave the region are discarded.
  *
- * Region sampler (official propose_rand_samples_sobol, restated): for each of
- * `centers` centres (a random leaf sample, or with center_choice best the
- * best leaf samples), find the smallest box side L = 1e-4 * 2^k (centred on
- * it, clipped to the cube) in which not every probe point passes all SVMs of
- * the path, by bisection on k with `probe` uniform points per test (the
- * official code doubles L with its full 2000 points each time); then draw
- * candidates/centers uniform points in that box and keep those in the
- * region. The box crossing the boundary is what makes the search local: the
- * candidates hug the good samples but fill the region up to its edge.
- * If the pool is empty, uniform points of the cube in the region are used,
- * and if none of those pass either, plain uniform points.
+ * Candidates come from the region sampler of lamcts.h (boxes around leaf
+ * samples that just cross the region's boundary).
  *
  * Options: cp, leaf_size, kernel (linear | poly | rbf), gamma (auto | scale),
  * svm_c, ucb (sqrt | log), child_assign (svm | kmeans), kmeans_init,
@@ -46,20 +37,14 @@
 #include "search/bo.h"
 #include "search/lamcts.h"
 
-#define BOX_START 1e-4
-#define BOX_LEVELS 14 /* 1e-4 * 2^14 > 1: the whole cube */
-
-enum { CENTER_RANDOM = 0, CENTER_BEST = 1 };
-
 typedef struct lamcts_opt {
     nas_bo_core core;
     nas_lamcts_options tree_opt;
-    int centers, center_choice, probe;
+    nas_lamcts_sampler sampler;
     nas_lamcts_tree tree;
     nas_lamcts_step *path;
     int path_len;
-    double *cands, *vals, *probe_x;
-    int cand_cap;
+    double *cands, *vals;
 } lamcts_opt;
 
 typedef struct region_ctx {
@@ -81,7 +66,6 @@ static void lamcts_destroy(void *self) {
     free(l->path);
     free(l->cands);
     free(l->vals);
-    free(l->probe_x);
     free(l);
 }
 
@@ -122,8 +106,8 @@ static int lamcts_create(const nas_vopt_params *p, void **self, nas_err *err) {
         (rc = nas_cfg_get_double(cfg, o, "value_weight", false, 1.0, 0.0, 1e6, &t->value_weight,
                                  err)) ||
         (rc = nas_cfg_get_int(cfg, o, "centers", false, 10, 1, 10000, &centers, err)) ||
-        (rc = nas_cfg_get_enum(cfg, o, "center_choice", false, choices, CENTER_RANDOM,
-                               &l->center_choice, err)) ||
+        (rc = nas_cfg_get_enum(cfg, o, "center_choice", false, choices, NAS_LAMCTS_CENTER_RANDOM,
+                               &l->sampler.center_choice, err)) ||
         (rc = nas_cfg_get_int(cfg, o, "probe", false, 32, 1, 100000, &probe, err))) {
         lamcts_destroy(l);
         return rc;
@@ -132,92 +116,16 @@ static int lamcts_create(const nas_vopt_params *p, void **self, nas_err *err) {
     t->kernel = (nas_svm_kernel)kernel;
     t->gamma = (nas_svm_gamma)gamma;
     t->kmeans_init = (int)kinit;
-    l->centers = (int)centers;
-    l->probe = (int)probe;
-    l->probe_x = malloc(sizeof(double) * (size_t)p->dims);
+    l->sampler.centers = (int)centers;
+    l->sampler.probe = (int)probe;
+    l->sampler.candidates = l->core.opt.candidates;
     l->cands = malloc(sizeof(double) * (size_t)l->core.opt.candidates * (size_t)p->dims);
-    if (!l->probe_x || !l->cands) {
+    if (!l->cands) {
         lamcts_destroy(l);
         return nas_err_set(err, NAS_ENOMEM, "out of memory creating lamcts-bo");
     }
     *self = l;
     return 0;
-}
-
-static void box_point(const double *centre, double side, int D, nas_rng *rng, double *x) {
-    for (int d = 0; d < D; d++) {
-        double lo = centre[d] - side / 2, hi = centre[d] + side / 2;
-        lo = lo < 0 ? 0 : lo;
-        hi = hi > 1 ? 1 : hi;
-        x[d] = lo + (hi - lo) * nas_rng_uniform(rng);
-    }
-}
-
-/* True if some of `probe` points of the box of this level leave the region. */
-static bool box_crosses(lamcts_opt *l, region_ctx *r, const double *centre, int level, int D,
-                        nas_rng *rng) {
-    double side = BOX_START * ldexp(1.0, level);
-    for (int i = 0; i < l->probe; i++) {
-        box_point(centre, side, D, rng, l->probe_x);
-        if (!in_region_cb(r, l->probe_x)) return true;
-    }
-    return false;
-}
-
-/* Fills l->cands with up to `candidates` in-region points; returns the count. */
-static int sample_region(lamcts_opt *l, const nas_vhist *h, int leaf, region_ctx *r,
-                         nas_rng *rng, const double *v) {
-    int D = h->dims, want = l->core.opt.candidates, m = 0;
-    const nas_lamcts_node *nd = &l->tree.nodes[leaf];
-    int n_centres = l->centers < nd->n ? l->centers : nd->n;
-    int per = n_centres > 0 ? (want + n_centres - 1) / n_centres : 0;
-    int *order = NULL;
-    if (l->center_choice == CENTER_BEST && nd->n > 0) {
-        order = malloc(sizeof(int) * (size_t)nd->n);
-        if (order) { /* selection of the n_centres best leaf samples */
-            memcpy(order, nd->idx, sizeof(int) * (size_t)nd->n);
-            for (int a = 0; a < n_centres; a++)
-                for (int b = a + 1; b < nd->n; b++)
-                    if (v[order[b]] > v[order[a]]) {
-                        int t = order[a];
-                        order[a] = order[b];
-                        order[b] = t;
-                    }
-        }
-    }
-    for (int c = 0; c < n_centres && m < want; c++) {
-        int s = order ? order[c] : nd->idx[nas_rng_below(rng, (uint64_t)nd->n)];
-        const double *centre = h->x + (size_t)s * (size_t)D;
-        int level = BOX_LEVELS;
-        if (box_crosses(l, r, centre, BOX_LEVELS, D, rng)) {
-            int lo = 0, hi = BOX_LEVELS; /* smallest crossing level in [lo, hi] */
-            while (lo < hi) {
-                int mid = (lo + hi) / 2;
-                if (box_crosses(l, r, centre, mid, D, rng))
-                    hi = mid;
-                else
-                    lo = mid + 1;
-            }
-            level = lo;
-        }
-        double side = BOX_START * ldexp(1.0, level);
-        for (int i = 0; i < per && m < want; i++) {
-            double *x = l->cands + (size_t)m * (size_t)D;
-            box_point(centre, side, D, rng, x);
-            if (in_region_cb(r, x)) m++;
-        }
-    }
-    free(order);
-    for (int tries = 0; m == 0 && tries < want; tries++) {
-        double *x = l->cands;
-        for (int d = 0; d < D; d++) x[d] = nas_rng_uniform(rng);
-        if (in_region_cb(r, x)) m = 1;
-    }
-    if (m == 0) {
-        for (int j = 0; j < want * D; j++) l->cands[j] = nas_rng_uniform(rng);
-        m = want;
-    }
-    return m;
 }
 
 static int lamcts_propose(void *self, const nas_vhist *h, nas_rng *rng, double *x, nas_err *err) {
@@ -245,7 +153,10 @@ static int lamcts_propose(void *self, const nas_vhist *h, nas_rng *rng, double *
     l->path = path;
     int leaf = nas_lamcts_select(&l->tree, &l->tree_opt, rng, path, &l->path_len);
     region_ctx r = {.tree = &l->tree, .path = path, .path_len = l->path_len};
-    int m = sample_region(l, h, leaf, &r, rng, v);
+    int m;
+    if ((rc = nas_lamcts_sample_region(&l->tree, path, l->path_len, leaf, h->x, v, D, &l->sampler,
+                                       rng, l->cands, &m, err)))
+        return rc;
     if ((rc = nas_bo_core_model(&l->core, h, rng, err))) return rc;
     const nas_lamcts_node *nd = &l->tree.nodes[leaf];
     double best;
