@@ -178,7 +178,12 @@ bool nas_runner_poll(nas_runner *r) {
         }
     }
     if (!r->exited) {
+        /* after EOF the child is exiting: wait briefly for it rather than spin on the poll */
         pid_t w = waitpid(r->pid, &r->wait_status, WNOHANG);
+        for (int i = 0; r->eof && w == 0 && i < 2000; i++) {
+            usleep(500);
+            w = waitpid(r->pid, &r->wait_status, WNOHANG);
+        }
         if (w == r->pid || (w < 0 && errno == ECHILD)) r->exited = true;
     }
     return r->exited && r->eof;
