@@ -1,0 +1,170 @@
+/*
+ * worker/eval_cuda.c - the `cuda` evaluator: real train and measure jobs on
+ * one GPU through the native trainer's CUDA backend (trainer/cuda).
+ *
+ * Runs inside the job's child process (worker/runner.c), which has already
+ * set CUDA_VISIBLE_DEVICES from `nas-worker --gpu N`, so the device ordinal
+ * here is 0 unless the evaluator options say otherwise. A CUDA fault or an
+ * out-of-memory ends this child only; out-of-memory comes back as
+ * NAS_EOOM_DEVICE, which the worker reports as a final (non-retried) failure.
+ *
+ * train: nas_trainer with backend "cuda" in the recipe's precision (bf16,
+ * fp16 with dynamic loss scaling, or fp32), fit, test top-1/top-5/loss,
+ * optional checkpoint in the job's work folder. Latency (train and measure
+ * jobs): for each recipe latency batch, BN folded, CUDA graph, 30 timed
+ * replays (trainer/cuda/latency_cuda.c) in the recipe's latency_precision.
+ * GPU timing does not depend on the weight values, so when the latency
+ * precision differs from the training one the measurement runs on a fresh
+ * network of the same architecture in that precision.
+ *
+ * Options (JSON object, optional): {"device": N}.
+ */
+#include "worker/evaluator.h"
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "space/cost.h"
+#include "trainer/cuda/cuda_backend.h"
+#include "trainer/trainer.h"
+
+typedef struct eval_cuda {
+    int device;
+} eval_cuda;
+
+static int cuda_create(const char *options_json, void **self, nas_err *err) {
+    *self = NULL;
+    eval_cuda *e = calloc(1, sizeof *e);
+    if (!e) return nas_err_set(err, NAS_ENOMEM, "cuda evaluator: out of memory");
+    if (options_json && *options_json) {
+        cJSON *root = cJSON_Parse(options_json);
+        if (!root || !cJSON_IsObject(root)) {
+            cJSON_Delete(root);
+            free(e);
+            return nas_err_set(err, NAS_EPARSE, "cuda evaluator: options are not a JSON object");
+        }
+        const cJSON *dev = cJSON_GetObjectItemCaseSensitive(root, "device");
+        if (dev) {
+            if (!cJSON_IsNumber(dev) || dev->valuedouble < 0 || dev->valuedouble > 1023 ||
+                dev->valuedouble != (double)(int)dev->valuedouble) {
+                cJSON_Delete(root);
+                free(e);
+                return nas_err_set(err, NAS_EINVAL,
+                                   "cuda evaluator: option device must be an integer in [0, 1023]");
+            }
+            e->device = dev->valueint;
+        }
+        cJSON_Delete(root);
+    }
+    if (nas_cuda_device_count() == 0) {
+        free(e);
+        return nas_err_set(err, NAS_EUNSUPPORTED,
+                           "cuda evaluator: no CUDA device is visible to this job (check the "
+                           "driver, nvidia-smi and nas-worker --gpu)");
+    }
+    *self = e;
+    return 0;
+}
+
+typedef struct progress_bridge {
+    nas_eval_progress_fn fn;
+    void *ctx;
+} progress_bridge;
+
+static void on_progress(void *ctx, const nas_train_progress *p) {
+    progress_bridge *b = ctx;
+    if (!b->fn || p->total_steps <= 0) return;
+    b->fn(b->ctx, (double)p->step / (double)p->total_steps, p->loss);
+}
+
+/* Latency at every recipe batch on `t` (whose precision is the latency one). */
+static int measure_latencies(nas_trainer *t, const nas_recipe *r, nas_eval_result *out,
+                             nas_err *err) {
+    int n = r->n_latency_batches;
+    if (n > NAS_MAX_LATENCY_BATCHES) n = NAS_MAX_LATENCY_BATCHES;
+    for (int i = 0; i < n; i++) {
+        nas_latency_summary s;
+        int rc = nas_trainer_latency(t, r->latency_batches[i], &s, err);
+        if (rc < 0) return rc;
+        nas_latency_stat *l = &out->latency[out->n_latency++];
+        l->batch = r->latency_batches[i];
+        snprintf(l->precision, sizeof l->precision, "%s", r->latency_precision);
+        l->mean_ms = s.mean_ms;
+        l->p50_ms = s.p50_ms;
+        l->p90_ms = s.p90_ms;
+    }
+    return 0;
+}
+
+static int cuda_run(void *self, const nas_eval_job *job, nas_eval_progress_fn progress, void *ctx,
+                    nas_eval_result *out, nas_err *err) {
+    eval_cuda *e = self;
+    memset(out, 0, sizeof *out);
+    nas_recipe recipe;
+    int rc = nas_recipe_parse(job->recipe_json, &recipe, err);
+    if (rc < 0) return rc;
+    nas_cost cost;
+    rc = nas_cost_compute(job->arch, job->arch->resolution, &cost, err);
+    if (rc < 0) return rc;
+    out->params = cost.params;
+    out->macs = cost.macs;
+    nas_cost_release(&cost);
+
+    progress_bridge bridge = {progress, ctx};
+    nas_trainer_opts opts = {.backend = "cuda", .device = e->device, .progress = on_progress,
+                             .progress_ctx = &bridge, .quiet = true};
+    nas_trainer *trained = NULL, *timing = NULL;
+    if (job->kind == NAS_JOB_TRAIN) {
+        rc = nas_trainer_new(job->arch, &recipe, &opts, &trained, err);
+        if (!rc) rc = nas_trainer_fit(trained, err);
+        nas_eval_metrics m;
+        if (!rc) rc = nas_trainer_evaluate(trained, &m, err);
+        if (!rc) {
+            out->has_accuracy = true;
+            out->top1 = m.top1;
+            out->top5 = m.top5;
+            out->loss = m.loss;
+            out->train_seconds = nas_trainer_train_seconds(trained);
+            snprintf(out->device, sizeof out->device, "%s", nas_trainer_device(trained));
+        }
+        if (!rc && recipe.save_checkpoint) {
+            char path[sizeof out->checkpoint];
+            int len = snprintf(path, sizeof path, "%s/job-%lld-attempt-%d.safetensors",
+                               job->work_dir ? job->work_dir : ".", (long long)job->job_id,
+                               job->attempt);
+            if (len < 0 || (size_t)len >= sizeof path)
+                rc = nas_err_set(err, NAS_EINVAL, "cuda evaluator: work folder path too long");
+            else if (!(rc = nas_trainer_save(trained, path, err)))
+                snprintf(out->checkpoint, sizeof out->checkpoint, "%s", path);
+        }
+        if (rc < 0) goto done;
+    }
+    if (trained && strcmp(recipe.latency_precision, recipe.precision) == 0) {
+        rc = measure_latencies(trained, &recipe, out, err);
+    } else {
+        nas_recipe timing_recipe = recipe;
+        snprintf(timing_recipe.precision, sizeof timing_recipe.precision, "%s",
+                 recipe.latency_precision);
+        opts.progress = NULL;
+        rc = nas_trainer_new(job->arch, &timing_recipe, &opts, &timing, err);
+        if (!rc) rc = measure_latencies(timing, &timing_recipe, out, err);
+        if (!rc && !out->device[0])
+            snprintf(out->device, sizeof out->device, "%s", nas_trainer_device(timing));
+    }
+done:
+    nas_trainer_free(&timing);
+    nas_trainer_free(&trained);
+    if (rc < 0) nas_err_prefix(err, "cuda evaluator, job %lld", (long long)job->job_id);
+    return rc;
+}
+
+static void cuda_destroy(void *self) { free(self); }
+
+const nas_evaluator_ops nas_eval_cuda_ops = {
+    .name = "cuda",
+    .create = cuda_create,
+    .run = cuda_run,
+    .destroy = cuda_destroy,
+};
