@@ -63,7 +63,8 @@ void nas_sb_printf(nas_sb *sb, const char *fmt, ...) {
 }
 
 char *nas_sb_take(nas_sb *sb) {
-    if (!sb->data && !sb->failed) sb_reserve(sb, 0), sb->data[0] = '\0';
+    /* An untouched builder yields "" (sb_reserve can fail: then NULL). */
+    if (!sb->data && !sb->failed && sb_reserve(sb, 0)) sb->data[0] = '\0';
     char *d = sb->data;
     memset(sb, 0, sizeof *sb);
     return d;
