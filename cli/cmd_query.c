@@ -9,6 +9,7 @@
  */
 #include <cJSON.h>
 #include <inttypes.h>
+#include <math.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -80,12 +81,13 @@ static int print_rates(nas_store *store, const nas_store_experiment *exp, nas_er
         last = sqlite3_column_double(st, 3);
     }
     sqlite3_finalize(st);
-    /* The last minute of stored results: what the coordinator sustains now. */
+    /* The last minute of stored results (or the whole span if shorter):
+     * what the coordinator sustains now. */
     int64_t recent = 0;
+    double window = fmin(60.0, last - first);
     if ((rc = nas_query_prepare(store, "SELECT count(*) FROM results WHERE experiment = ?1 AND created_at >= ?2",
                                 &st, err)))
         return rc;
-    const double window = 60.0;
     sqlite3_bind_int64(st, 1, exp->id);
     sqlite3_bind_double(st, 2, last - window);
     if (sqlite3_step(st) == SQLITE_ROW) recent = sqlite3_column_int64(st, 0);
@@ -96,8 +98,8 @@ static int print_rates(nas_store *store, const nas_store_experiment *exp, nas_er
      * what it sustained: the last minute before the newest result, and the
      * whole span from the first to the newest. */
     if (total > 1 && last > first)
-        printf("; %.1f/s in the minute before the latest result, %.1f/s overall", (double)recent / window,
-               (double)(total - 1) / (last - first));
+        printf("; %.1f/s in the %.0f s before the latest result, %.1f/s overall", (double)(recent - 1) / window,
+               window, (double)(total - 1) / (last - first));
     printf("\n");
     return 0;
 }
