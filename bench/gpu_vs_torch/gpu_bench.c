@@ -146,13 +146,13 @@ static void usage(void) {
     fprintf(stderr,
             "usage: gpu_bench --model PRESET [--res R] [--batch B] [--precision bf16|fp16|fp32]\n"
             "                 [--steps N] [--warmup N] [--latency 1,64] [--latency-precision fp16]\n"
-            "                 [--no-train] [--export-pytorch FILE]\n");
+            "                 [--no-train] [--no-latency] [--export-pytorch FILE]\n");
 }
 
 int main(int argc, char **argv) {
     bench_opts o = {.res = 0, .batch = 256, .steps = 30, .warmup = 5, .precision = "bf16",
                     .latency_precision = "fp16", .latency_batches = {1, 64}, .n_latency = 2};
-    enum { OPT_LAT_PREC = 256, OPT_EXPORT, OPT_NO_TRAIN };
+    enum { OPT_LAT_PREC = 256, OPT_EXPORT, OPT_NO_TRAIN, OPT_NO_LATENCY };
     static const struct option long_opts[] = {
         {"model", required_argument, NULL, 'm'},     {"res", required_argument, NULL, 'r'},
         {"batch", required_argument, NULL, 'b'},     {"precision", required_argument, NULL, 'p'},
@@ -161,6 +161,7 @@ int main(int argc, char **argv) {
         {"latency-precision", required_argument, NULL, OPT_LAT_PREC},
         {"export-pytorch", required_argument, NULL, OPT_EXPORT},
         {"no-train", no_argument, NULL, OPT_NO_TRAIN},
+        {"no-latency", no_argument, NULL, OPT_NO_LATENCY},
         {"help", no_argument, NULL, 'h'},            {NULL, 0, NULL, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "m:r:b:p:s:w:l:h", long_opts, NULL)) != -1) {
@@ -180,6 +181,7 @@ int main(int argc, char **argv) {
         case OPT_LAT_PREC: o.latency_precision = optarg; break;
         case OPT_EXPORT: o.export_path = optarg; break;
         case OPT_NO_TRAIN: o.skip_train = true; break;
+        case OPT_NO_LATENCY: o.n_latency = 0; break;
         default: usage(); return c == 'h' ? 0 : 2;
         }
     }
