@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "cli/curve.h" /* the key layout of `nas keygen`; see server/meson.build */
 #include "common/util.h"
 #include "proto/proto.h"
 #include "server/coordinator.h"
@@ -46,8 +47,10 @@ static void usage(FILE *out) {
             "  -b, --bind ENDPOINT       where workers connect (default %s;\n"
             "                            tcp://127.0.0.1:* picks a free port)\n"
             "      --endpoint-file FILE  write the bound endpoint there once listening\n"
+            "      --keys DIR            CURVE: encrypt and authenticate with the key folder made\n"
+            "                            by `nas keygen` (DIR/server.cert_secret; only workers\n"
+            "                            whose public key is in DIR/allowed/ get anything)\n"
             "      --allow-remote        bind a non-loopback address without CURVE keys\n"
-            "      --keys DIR            CURVE keys (not implemented yet in this build)\n"
             "      --log-level LEVEL     debug|info|warn|error (default info)\n"
             "  -h, --help                this text\n"
             "\n"
@@ -170,11 +173,7 @@ int main(int argc, char **argv) {
         return 2;
     }
     nas_log_setup((nas_log_level)log_level, "nasd");
-    if (keys) {
-        fprintf(stderr, "nasd: --keys (CURVE) is not implemented in this build yet; bind to loopback without it\n");
-        return 2;
-    }
-    if (!allow_remote && !is_loopback(bind)) {
+    if (!keys && !allow_remote && !is_loopback(bind)) {
         fprintf(stderr,
                 "nasd: %s is not a loopback address; without CURVE keys anyone who can reach it could\n"
                 "send results. Use a 127.0.0.1 endpoint, or --allow-remote on a trusted network.\n",
@@ -187,6 +186,7 @@ int main(int argc, char **argv) {
     nas_store *store = NULL;
     nas_coord *coord = NULL;
     zsock_t *router = NULL;
+    nas_curve_server *curve = NULL;
     int status = 1;
     if (nas_experiment_load(config, &exp, &err)) {
         fprintf(stderr, "nasd: %s\n", err.msg);
@@ -209,6 +209,13 @@ int main(int argc, char **argv) {
     zsock_set_sndhwm(router, 100000);
     zsock_set_rcvhwm(router, 100000);
     zsock_set_linger(router, 1000);
+    if (keys) {
+        if (nas_curve_server_new(router, keys, &curve, &err)) {
+            nas_error("%s", err.msg);
+            goto out;
+        }
+        nas_info("CURVE on: only workers whose keys are in %s/allowed are accepted", keys);
+    }
     if (zsock_bind(router, "%s", bind) < 0) {
         nas_error("cannot bind %s: %s (is another nasd using it?)", bind, zmq_strerror(zmq_errno()));
         goto out;
@@ -284,6 +291,7 @@ int main(int argc, char **argv) {
 out:
     nas_coord_free(&coord);
     zsock_destroy(&router);
+    nas_curve_server_free(&curve);
     nas_store_close(&store);
     nas_experiment_free(&exp);
     return status;

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli/curve.h" /* the key layout of `nas keygen`; see worker/meson.build */
 #include "common/log.h"
 #include "common/rng.h"
 #include "common/util.h"
@@ -47,6 +48,7 @@ typedef struct unacked {
 typedef struct worker {
     /* settings */
     const char *endpoint, *backend, *id, *host, *device_name;
+    const char *keys, *key_name; /* CURVE: key folder and this worker's name in it */
     int gpu;
     double grace_seconds;
     const nas_evaluator_ops *ops;
@@ -83,6 +85,8 @@ static void usage(FILE *out) {
             "  -c, --connect ENDPOINT  nasd's endpoint, e.g. tcp://127.0.0.1:5555\n"
             "  -b, --backend NAME      sim (simulated results, marked sim), cpu or cuda (default sim)\n"
             "  -g, --gpu N             GPU index for the jobs (sets CUDA_VISIBLE_DEVICES)\n"
+            "      --keys DIR          CURVE key folder from `nas keygen` (needs --name)\n"
+            "      --name NAME         this worker's key name in DIR/workers (default worker)\n"
             "      --id ID             worker id (default HOST-PID[-gpuN]); printable, no spaces\n"
             "      --grace SECONDS     on SIGTERM, let the current job finish this long before\n"
             "                          handing it back (default 30; a second signal hands back now)\n"
@@ -196,6 +200,15 @@ static int connect_socket(worker *w) {
     zsock_set_reconnect_ivl(w->sock, 100);
     zsock_set_reconnect_ivl_max(w->sock, (int)(BACKOFF_MAX * 1000));
     zsock_set_maxmsgsize(w->sock, (int64_t)NAS_PROTO_MAX_FRAME * 2);
+    if (w->keys) {
+        nas_err err;
+        if (nas_curve_client_setup(w->sock, w->keys, w->key_name, &err)) {
+            nas_error("%s", err.msg);
+            w->exit_now = true;
+            w->exit_status = 2;
+            return NAS_EINVAL;
+        }
+    }
     if (zsock_connect(w->sock, "%s", w->endpoint) < 0) {
         nas_error("cannot connect to %s: %s", w->endpoint, zmq_strerror(zmq_errno()));
         return NAS_EIO;
@@ -488,11 +501,12 @@ int main(int argc, char **argv) {
     worker w = {.backend = "sim", .gpu = -1, .grace_seconds = 30};
     const char *id = NULL;
     int log_level = NAS_LOG_INFO;
-    enum { OPT_ID = 1000, OPT_GRACE, OPT_LOG_LEVEL };
+    enum { OPT_ID = 1000, OPT_GRACE, OPT_LOG_LEVEL, OPT_KEYS, OPT_NAME };
     static const struct option options[] = {
         {"connect", required_argument, NULL, 'c'}, {"backend", required_argument, NULL, 'b'},
         {"gpu", required_argument, NULL, 'g'},     {"id", required_argument, NULL, OPT_ID},
         {"grace", required_argument, NULL, OPT_GRACE}, {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+        {"keys", required_argument, NULL, OPT_KEYS}, {"name", required_argument, NULL, OPT_NAME},
         {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
     int opt;
     char *end;
@@ -508,6 +522,8 @@ int main(int argc, char **argv) {
             }
             break;
         case OPT_ID: id = optarg; break;
+        case OPT_KEYS: w.keys = optarg; break;
+        case OPT_NAME: w.key_name = optarg; break;
         case OPT_GRACE:
             w.grace_seconds = strtod(optarg, &end);
             if (*end || !(w.grace_seconds >= 0 && w.grace_seconds < 1e7)) {
@@ -531,6 +547,7 @@ int main(int argc, char **argv) {
         return 2;
     }
     nas_log_setup((nas_log_level)log_level, "nas-worker");
+    if (w.keys && !w.key_name) w.key_name = NAS_CURVE_DEFAULT_NAME;
     nas_err err;
     if (!(w.ops = nas_evaluator_find(w.backend, &err))) {
         fprintf(stderr, "nas-worker: %s\n", err.msg);
