@@ -19,6 +19,9 @@
 #include "trainer/data/loader.h"
 #include "trainer/optim.h"
 #include "trainer/trainer.h"
+#ifdef NAS_HAVE_CUDA
+#include "trainer/cuda/cuda_backend.h"
+#endif
 
 _Static_assert(sizeof(int) == sizeof(int32_t), "loader labels are handed to the net as int32");
 
@@ -42,15 +45,27 @@ struct nas_trainer {
 static int create_backend(const nas_trainer_opts *opts, const nas_recipe *r, nas_backend **be,
                           nas_err *err) {
     const char *name = opts && opts->backend ? opts->backend : "cpu";
-    if (strcmp(name, "cpu") != 0)
+    if (strcmp(name, "cpu") == 0) {
+        if (strcmp(r->precision, "fp32") != 0)
+            return nas_err_set(err, NAS_EINVAL,
+                               "the cpu backend trains in fp32 only; recipe precision is %s",
+                               r->precision);
+        return nas_backend_cpu_new(r->threads, be, err);
+    }
+    if (strcmp(name, "cuda") == 0) {
+#ifdef NAS_HAVE_CUDA
+        nas_cuda_options co;
+        nas_cuda_options_default(&co);
+        co.device = opts ? opts->device : 0;
+        int rc = nas_cuda_precision_parse(r->precision, &co.precision, err);
+        return rc ? rc : nas_backend_cuda_new(&co, be, err);
+#else
         return nas_err_set(err, NAS_EUNSUPPORTED,
-                           "backend '%s' is not available to the trainer in this build; use cpu",
-                           name);
-    if (strcmp(r->precision, "fp32") != 0)
-        return nas_err_set(err, NAS_EINVAL,
-                           "the cpu backend trains in fp32 only; recipe precision is %s",
-                           r->precision);
-    return nas_backend_cpu_new(r->threads, be, err);
+                           "this build has no CUDA backend (nvcc, cuBLAS or cuDNN was not found "
+                           "when it was configured); use --backend cpu");
+#endif
+    }
+    return nas_err_set(err, NAS_EINVAL, "unknown backend '%s'; use cpu or cuda", name);
 }
 
 /* Freezes every stage not listed in train_only (the classifier stays trainable). */
@@ -369,16 +384,27 @@ int nas_trainer_resume(nas_trainer *t, const char *path, nas_err *err) {
 
 /* ---- latency ---- */
 
+/* The backend's own timing: CUDA graphs and events on the GPU, the
+ * monotonic clock around sync on the CPU; both summarised alike. */
+static int measure(nas_net *net, int batch, nas_latency_summary *out, nas_err *err) {
+#ifdef NAS_HAVE_CUDA
+    if (nas_backend_is_cuda(nas_net_backend(net))) {
+        bool used_graph = false;
+        return nas_cuda_latency_measure(net, batch, 0, 0, out, &used_graph, err);
+    }
+#endif
+    return nas_latency_measure(net, batch, 0, 0, out, err);
+}
+
 int nas_trainer_latency(nas_trainer *t, int batch, nas_latency_summary *out, nas_err *err) {
-    if (batch <= nas_net_max_batch(t->net))
-        return nas_latency_measure(t->net, batch, 0, 0, out, err);
+    if (batch <= nas_net_max_batch(t->net)) return measure(t->net, batch, out, err);
     /* A network built for the larger batch, with this one's weights. */
     nas_net *big = NULL;
     nas_ckpt *c = NULL;
     int rc = nas_net_new(&t->arch, t->be, batch, t->recipe.seed, &big, err);
     if (!rc) rc = nas_ckpt_from_net(t->net, NULL, &c, err);
     if (!rc) rc = nas_ckpt_to_net(c, big, NULL, NAS_CKPT_STRICT, NULL, NULL, err);
-    if (!rc) rc = nas_latency_measure(big, batch, 0, 0, out, err);
+    if (!rc) rc = measure(big, batch, out, err);
     nas_ckpt_free(&c);
     nas_net_free(&big);
     return rc;

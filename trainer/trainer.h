@@ -89,7 +89,8 @@ typedef struct nas_train_progress {
 typedef void (*nas_train_progress_fn)(void *ctx, const nas_train_progress *p);
 
 typedef struct nas_trainer_opts {
-    const char *backend;            /* "cpu" (default); others are not built into this API yet */
+    const char *backend;            /* "cpu" (default) or "cuda" (when built with the CUDA backend) */
+    int device;                     /* cuda: device ordinal (after CUDA_VISIBLE_DEVICES) */
     nas_train_progress_fn progress; /* may be NULL */
     void *progress_ctx;
     int progress_every;             /* steps between progress calls (0 = 20); epoch ends always */

@@ -316,7 +316,8 @@ int cpu_conv_fwd(const nas_backend *be, const nas_conv_plan *plan, int n, const 
     if (plan->depthwise) {
         int k2 = d->kernel * d->kernel;
         long planes = (long)n * d->c_out;
-#pragma omp parallel for num_threads(ctx->threads) schedule(static)
+#pragma omp parallel for num_threads(ctx->threads) schedule(static) \
+    if ((size_t)planes * plane > CPU_PAR_MIN)
         for (long i = 0; i < planes; i++) {
             int c = (int)(i % d->c_out);
             float *yp = yf + (size_t)i * plane;
@@ -330,7 +331,8 @@ int cpu_conv_fwd(const nas_backend *be, const nas_conv_plan *plan, int n, const 
         return 0;
     }
     if (n >= ctx->threads) {
-#pragma omp parallel for num_threads(ctx->threads) schedule(static)
+#pragma omp parallel for num_threads(ctx->threads) schedule(static) \
+    if ((size_t)n * out_img > CPU_PAR_MIN)
         for (int i = 0; i < n; i++) {
             float *col = ctx->scratch[thread_id()];
             conv_image_fwd(ctx, false, plan, xf + i * in_img, wf, yf + i * out_img, col);
@@ -386,7 +388,8 @@ int cpu_conv_bwd_data(const nas_backend *be, const nas_conv_plan *plan, int n, c
         int k2 = d->kernel * d->kernel;
         size_t in_plane = (size_t)d->h_in * d->w_in;
         long planes = (long)n * d->c_in;
-#pragma omp parallel for num_threads(ctx->threads) schedule(static)
+#pragma omp parallel for num_threads(ctx->threads) schedule(static) \
+    if ((size_t)planes * in_plane > CPU_PAR_MIN)
         for (long i = 0; i < planes; i++) {
             int c = (int)(i % d->c_in);
             float *xp = dxf + (size_t)i * in_plane;
@@ -397,7 +400,8 @@ int cpu_conv_bwd_data(const nas_backend *be, const nas_conv_plan *plan, int n, c
         return 0;
     }
     if (n >= ctx->threads) {
-#pragma omp parallel for num_threads(ctx->threads) schedule(static)
+#pragma omp parallel for num_threads(ctx->threads) schedule(static) \
+    if ((size_t)n * in_img > CPU_PAR_MIN)
         for (int i = 0; i < n; i++)
             conv_image_bwd_data(ctx, false, plan, dyf + i * out_img, wf, dxf + i * in_img,
                                 accumulate, ctx->scratch[thread_id()]);
@@ -445,7 +449,8 @@ int cpu_conv_bwd_filter(const nas_backend *be, const nas_conv_plan *plan, int n,
 
     if (dbias) {
         float *db = dbias->data.f;
-#pragma omp parallel for num_threads(ctx->threads) schedule(static)
+#pragma omp parallel for num_threads(ctx->threads) schedule(static) \
+    if ((size_t)n * out_img > CPU_PAR_MIN)
         for (int c = 0; c < d->c_out; c++) {
             double acc = 0.0;
             for (int i = 0; i < n; i++) {
@@ -463,7 +468,8 @@ int cpu_conv_bwd_filter(const nas_backend *be, const nas_conv_plan *plan, int n,
     if (plan->depthwise) {
         int k2 = d->kernel * d->kernel;
         size_t in_plane = (size_t)d->h_in * d->w_in;
-#pragma omp parallel for num_threads(ctx->threads) schedule(static)
+#pragma omp parallel for num_threads(ctx->threads) schedule(static) \
+    if ((size_t)n * in_img > CPU_PAR_MIN)
         for (int c = 0; c < d->c_in; c++) {
             float *wc = dwf + (size_t)c * k2;
             memset(wc, 0, sizeof(float) * k2);
@@ -478,7 +484,7 @@ int cpu_conv_bwd_filter(const nas_backend *be, const nas_conv_plan *plan, int n,
         int threads = ctx->threads;
         size_t w_elems = plan->w_elems;
         int used[256] = {0};
-#pragma omp parallel num_threads(threads)
+#pragma omp parallel num_threads(threads) if ((size_t)n * out_img > CPU_PAR_MIN)
         {
             int t = thread_id();
             float *scratch = ctx->scratch[t];

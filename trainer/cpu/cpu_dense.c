@@ -125,7 +125,7 @@ int cpu_sgd_step(const nas_backend *be, const nas_sgd_tensor *tensors, int n_ten
         float decay = st->decay ? wd : 0.0f;
         long cnt = (long)st->count;
         bool nesterov = hp->nesterov;
-#pragma omp parallel for num_threads(ctx->threads) schedule(static) if (cnt > 32768)
+#pragma omp parallel for num_threads(ctx->threads) schedule(static) if (cnt > CPU_PAR_MIN)
         for (long i = 0; i < cnt; i++) {
             float gi = g[i] + decay * p[i];
             if (m) {

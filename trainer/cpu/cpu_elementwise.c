@@ -23,17 +23,17 @@ int cpu_act_fwd(const nas_backend *be, nas_actfn act, size_t count, const nas_bu
             memcpy(yf, xf, sizeof(float) * count);
         break;
     case NAS_ACTFN_RELU:
-#pragma omp parallel for num_threads(ctx->threads) schedule(static)
+#pragma omp parallel for num_threads(ctx->threads) schedule(static) if (cnt > CPU_PAR_MIN)
         for (long i = 0; i < cnt; i++)
             yf[i] = xf[i] > 0.0f ? xf[i] : 0.0f;
         break;
     case NAS_ACTFN_SWISH:
-#pragma omp parallel for num_threads(ctx->threads) schedule(static)
+#pragma omp parallel for num_threads(ctx->threads) schedule(static) if (cnt > CPU_PAR_MIN)
         for (long i = 0; i < cnt; i++)
             yf[i] = xf[i] * cpu_sigmoidf(xf[i]);
         break;
     case NAS_ACTFN_SIGMOID:
-#pragma omp parallel for num_threads(ctx->threads) schedule(static)
+#pragma omp parallel for num_threads(ctx->threads) schedule(static) if (cnt > CPU_PAR_MIN)
         for (long i = 0; i < cnt; i++)
             yf[i] = cpu_sigmoidf(xf[i]);
         break;
@@ -53,7 +53,7 @@ int cpu_act_bwd(const nas_backend *be, nas_actfn act, size_t count, const nas_bu
         return nas_err_set(err, NAS_EINVAL, "cpu act backward: relu/swish need the input x");
     if (act == NAS_ACTFN_SIGMOID && !yf)
         return nas_err_set(err, NAS_EINVAL, "cpu act backward: sigmoid needs the output y");
-#pragma omp parallel for num_threads(ctx->threads) schedule(static)
+#pragma omp parallel for num_threads(ctx->threads) schedule(static) if (cnt > CPU_PAR_MIN)
     for (long i = 0; i < cnt; i++) {
         float g = dyf[i];
         switch (act) {
@@ -84,7 +84,7 @@ int cpu_add(const nas_backend *be, size_t count, const nas_buf *a, const nas_buf
     const float *af = a->data.f, *bf = b->data.f;
     float *yf = y->data.f;
     long cnt = (long)count;
-#pragma omp parallel for num_threads(ctx->threads) schedule(static)
+#pragma omp parallel for num_threads(ctx->threads) schedule(static) if (cnt > CPU_PAR_MIN)
     for (long i = 0; i < cnt; i++)
         yf[i] = af[i] + bf[i];
     return 0;
@@ -98,7 +98,8 @@ int cpu_se_scale_fwd(const nas_backend *be, int n, int c, int hw, const nas_buf 
     const float *xf = x->data.f, *gf = gate->data.f;
     float *yf = y->data.f;
     long planes = (long)n * c;
-#pragma omp parallel for num_threads(ctx->threads) schedule(static)
+#pragma omp parallel for num_threads(ctx->threads) schedule(static) \
+    if ((size_t)planes * hw > CPU_PAR_MIN)
     for (long p = 0; p < planes; p++) {
         float g = gf[p];
         const float *xp = xf + (size_t)p * hw;
@@ -118,7 +119,8 @@ int cpu_se_scale_bwd(const nas_backend *be, int n, int c, int hw, const nas_buf 
     const float *xf = x->data.f, *gf = gate->data.f, *dyf = dy->data.f;
     float *dxf = dx ? dx->data.f : NULL, *dgf = dgate->data.f;
     long planes = (long)n * c;
-#pragma omp parallel for num_threads(ctx->threads) schedule(static)
+#pragma omp parallel for num_threads(ctx->threads) schedule(static) \
+    if ((size_t)planes * hw > CPU_PAR_MIN)
     for (long p = 0; p < planes; p++) {
         float g = gf[p], acc = 0.0f;
         const float *xp = xf + (size_t)p * hw, *dyp = dyf + (size_t)p * hw;
@@ -142,7 +144,8 @@ int cpu_pool_fwd(const nas_backend *be, int n, int c, int hw, const nas_buf *x, 
     float *yf = y->data.f;
     long planes = (long)n * c;
     float inv = 1.0f / (float)hw;
-#pragma omp parallel for num_threads(ctx->threads) schedule(static)
+#pragma omp parallel for num_threads(ctx->threads) schedule(static) \
+    if ((size_t)planes * hw > CPU_PAR_MIN)
     for (long p = 0; p < planes; p++) {
         const float *xp = xf + (size_t)p * hw;
         float acc = 0.0f;
@@ -162,7 +165,8 @@ int cpu_pool_bwd(const nas_backend *be, int n, int c, int hw, const nas_buf *dy,
     float *dxf = dx->data.f;
     long planes = (long)n * c;
     float inv = 1.0f / (float)hw;
-#pragma omp parallel for num_threads(ctx->threads) schedule(static)
+#pragma omp parallel for num_threads(ctx->threads) schedule(static) \
+    if ((size_t)planes * hw > CPU_PAR_MIN)
     for (long p = 0; p < planes; p++) {
         float g = dyf[p] * inv;
         float *dxp = dxf + (size_t)p * hw;
@@ -181,7 +185,7 @@ int cpu_dropout_fwd(const nas_backend *be, size_t count, float p, uint64_t seed,
     const float *xf = x->data.f;
     float *yf = y->data.f, *mf = mask->data.f;
     long cnt = (long)count;
-#pragma omp parallel for num_threads(ctx->threads) schedule(static)
+#pragma omp parallel for num_threads(ctx->threads) schedule(static) if (cnt > CPU_PAR_MIN)
     for (long i = 0; i < cnt; i++) {
         mf[i] = nas_dropout_keep_scale(seed, (uint64_t)i, p);
         yf[i] = xf[i] * mf[i];
@@ -197,7 +201,7 @@ int cpu_dropout_bwd(const nas_backend *be, size_t count, const nas_buf *mask, co
     const float *mf = mask->data.f, *dyf = dy->data.f;
     float *dxf = dx->data.f;
     long cnt = (long)count;
-#pragma omp parallel for num_threads(ctx->threads) schedule(static)
+#pragma omp parallel for num_threads(ctx->threads) schedule(static) if (cnt > CPU_PAR_MIN)
     for (long i = 0; i < cnt; i++)
         dxf[i] = accumulate ? dxf[i] + dyf[i] * mf[i] : dyf[i] * mf[i];
     return 0;

@@ -26,6 +26,10 @@
 
 #include "trainer/backend.h"
 
+/* Elements below which a loop runs on the calling thread: waking the other
+ * threads costs more than the work (and, on a loaded machine, a lot more). */
+#define CPU_PAR_MIN 32768
+
 struct nas_buf {
     nas_buf_kind kind;
     nas_shape shape;

@@ -62,7 +62,8 @@ int cpu_bn_fwd(const nas_backend *be, bool training, int n, int c, int hw, const
     size_t img = (size_t)c * hw;
     double count = (double)n * hw;
 
-#pragma omp parallel for num_threads(ctx->threads) schedule(static)
+#pragma omp parallel for num_threads(ctx->threads) schedule(static) \
+    if ((size_t)n * img > CPU_PAR_MIN)
     for (int ch = 0; ch < c; ch++) {
         float mean, invstd;
         if (training) {
@@ -141,7 +142,8 @@ int cpu_bn_bwd(const nas_backend *be, bool frozen, int n, int c, int hw, const n
     size_t img = (size_t)c * hw;
     double count = (double)n * hw;
 
-#pragma omp parallel for num_threads(ctx->threads) schedule(static)
+#pragma omp parallel for num_threads(ctx->threads) schedule(static) \
+    if ((size_t)n * img > CPU_PAR_MIN)
     for (int ch = 0; ch < c; ch++) {
         float mean = smf[ch], invstd = sif[ch];
         float gam = gf[ch], bet = bf[ch];
