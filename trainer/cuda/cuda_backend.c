@@ -265,7 +265,7 @@ static int drain(cuda_ctx *ctx, nas_err *err) {
     int bad_label = ctx->host_flags[CUDA_FLAG_BAD_LABEL];
     if (bad_label) {
         NAS_CUDA_TRY(cudaMemsetAsync(ctx->dev_flags, 0, sizeof(int), ctx->stream), err);
-        return nas_err_set(err, NAS_EINVAL,
+        return nas_err_set(err, NAS_ERANGE,
                            "cuda loss: the label of image %d is outside [0, classes); check the "
                            "dataset's labels against the model's number of classes",
                            bad_label - 1);

@@ -3,7 +3,7 @@
  * gradient and the top-1/top-5 counts, fused in one kernel: one block per
  * image reads the logits row a few times from L1/L2 and writes dlogits once.
  * Same definitions as the CPU reference (trainer/cpu/cpu_dense.c):
- * loss = logsumexp - (1-s) * logit[label] - (s/K) * sum(logits), and a label
+ * loss = -sum_j t_j log p_j with t_j = s/K + (1-s)[j == label], and a label
  * ranks r = number of other classes with a logit >= its own (ties count
  * against), top-1 if r < 1, top-5 if r < 5.
  */
@@ -49,31 +49,35 @@ __global__ void softmax_xent_kernel(int classes, const T *logits, const int32_t 
         return;
     }
     float label_logit = nas_load(row, label);
-    float local_max = -INFINITY, local_sum = 0.0f, local_rank = 0.0f;
+    float local_max = -INFINITY;
+    for (int j = threadIdx.x; j < classes; j += LOSS_THREADS) local_max = fmaxf(local_max, nas_load(row, j));
+    float max_logit = block_reduce(local_max, true, shared);
+    /* Sums of shifted logits (z - max), as the CPU reference does, so the
+     * loss does not lose digits to cancellation when logits are large. */
+    float local_exp = 0.0f, local_shifted = 0.0f, local_rank = 0.0f;
     for (int j = threadIdx.x; j < classes; j += LOSS_THREADS) {
         float v = nas_load(row, j);
-        local_max = fmaxf(local_max, v);
-        local_sum += v;
+        local_exp += __expf(v - max_logit);
+        local_shifted += v - max_logit;
         if (j != label && v >= label_logit) local_rank += 1.0f;
     }
-    float max_logit = block_reduce(local_max, true, shared);
-    float sum_logits = block_reduce(local_sum, false, shared);
+    float log_sum = logf(block_reduce(local_exp, false, shared));
+    float sum_shifted = block_reduce(local_shifted, false, shared);
     float rank = block_reduce(local_rank, false, shared);
-    float local_exp = 0.0f;
-    for (int j = threadIdx.x; j < classes; j += LOSS_THREADS)
-        local_exp += __expf(nas_load(row, j) - max_logit);
-    float sum_exp = block_reduce(local_exp, false, shared);
-    float lse = max_logit + logf(sum_exp);
     float off_target = smoothing / (float)classes;
+    float on_target = 1.0f - smoothing + off_target;
     if (dlogits) {
         for (int j = threadIdx.x; j < classes; j += LOSS_THREADS) {
-            float p = __expf(nas_load(row, j) - lse);
-            float target = off_target + (j == label ? 1.0f - smoothing : 0.0f);
+            float p = __expf(nas_load(row, j) - max_logit - log_sum);
+            float target = j == label ? on_target : off_target;
             nas_store(dlogits, (size_t)img * classes + j, (p - target) * grad_scale);
         }
     }
     if (threadIdx.x == 0) {
-        float loss = lse - (1.0f - smoothing) * label_logit - off_target * sum_logits;
+        /* -sum_j t_j log p_j with t = off everywhere + (on - off) at the label */
+        float logp_label = label_logit - max_logit - log_sum;
+        float sum_logp = sum_shifted - (float)classes * log_sum;
+        float loss = -(on_target - off_target) * logp_label - off_target * sum_logp;
         atomicAdd(&stats[0], loss);
         atomicAdd(&stats[1], rank < 1.0f ? 1.0f : 0.0f);
         atomicAdd(&stats[2], rank < 5.0f ? 1.0f : 0.0f);
