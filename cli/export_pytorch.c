@@ -16,14 +16,15 @@
  * Module attribute names are chosen so that PyTorch's state_dict keys equal
  * our checkpoint tensor names (timm's names for the GPUNet blocks):
  *   conv stage : stages.S.L.conv, .bn
- *   xx         : conv1 bn1 conv2 bn2 [down.conv down.bn]
- *   bl         : conv_pw bn_pw conv_kxk bn_kxk conv_pwl bn_pwl [down.conv down.bn]
- *   dw         : conv_pw bn_pw conv_dw bn_dw conv_pwl bn_pwl [down.conv down.bn]
+ *   xx         : conv1 bn1 conv2 bn2 [shortcut bn_shortcut]
+ *   bl, dw     : conv1 bn1 conv2 bn2 conv3 bn3 [shortcut bn_shortcut]
  *   fused_irb  : conv_exp bn_exp [se.conv_reduce se.conv_expand] conv_pwl bn_pwl
  *   irb        : conv_pw bn_pw conv_dw bn_dw [se.conv_reduce se.conv_expand] conv_pwl bn_pwl
  *   classifier : fc.weight fc.bias
- * which is the naming of trainer/graph.h (nas_net_param), so a checkpoint
- * written from a nas_net loads by name. BN tensors are weight, bias,
+ * which is what trainer/graph.c names its parameters (nas_net_param; the
+ * layer names of space/cost.c too), so a checkpoint written from a nas_net
+ * loads by name. tests/test_export_pytorch checks this against a real
+ * checkpoint, logits included. BN tensors are weight, bias,
  * running_mean and running_var; PyTorch's num_batches_tracked is not in our
  * checkpoints and is not needed.
  * S is the stage's index in the architecture (depth-0 stages keep their index
@@ -126,21 +127,10 @@ static const char *const python_runtime[] = {
     "        return self.act(self.bn(self.conv(x)))\n"
     "\n"
     "\n",
-    "class Projection(nn.Module):\n"
-    "    \"\"\"GENet projection shortcut: 1x1 conv with the layer's stride -> BN.\"\"\"\n"
-    "\n"
-    "    def __init__(self, c_in, c_out, stride):\n"
-    "        super().__init__()\n"
-    "        self.conv = conv(c_in, c_out, 1, stride, 0)\n"
-    "        self.bn = batch_norm(c_out)\n"
-    "\n"
-    "    def forward(self, x):\n"
-    "        return self.bn(self.conv(x))\n"
-    "\n"
-    "\n"
     "class XXLayer(nn.Module):\n"
     "    \"\"\"GENet XX block layer: k x k (stride) -> BN -> act -> k x k -> BN,\n"
-    "    plus the shortcut, then act after the add.\"\"\"\n"
+    "    plus the shortcut (identity, or 1x1 conv with the stride -> BN), then\n"
+    "    act after the add.\"\"\"\n"
     "\n"
     "    def __init__(self, c_in, c_mid, c_out, k, stride, pad, pad1, act, project):\n"
     "        super().__init__()\n"
@@ -149,62 +139,40 @@ static const char *const python_runtime[] = {
     "        self.act1 = make_act(act)\n"
     "        self.conv2 = conv(c_mid, c_out, k, 1, pad1)\n"
     "        self.bn2 = batch_norm(c_out)\n"
-    "        self.down = Projection(c_in, c_out, stride) if project else None\n"
+    "        self.shortcut = conv(c_in, c_out, 1, stride, 0) if project else None\n"
+    "        self.bn_shortcut = batch_norm(c_out) if project else None\n"
     "        self.act_out = make_act(act)\n"
     "\n"
     "    def forward(self, x):\n"
     "        y = self.bn2(self.conv2(self.act1(self.bn1(self.conv1(x)))))\n"
-    "        skip = x if self.down is None else self.down(x)\n"
+    "        skip = x if self.shortcut is None else self.bn_shortcut(self.shortcut(x))\n"
     "        return self.act_out(y + skip)\n"
     "\n"
     "\n",
-    "class BLLayer(nn.Module):\n"
-    "    \"\"\"GENet BL block layer: 1x1 -> BN -> act -> k x k (stride) -> BN -> act\n"
+    "class BottleneckLayer(nn.Module):\n"
+    "    \"\"\"GENet BL (depthwise=False) or DW (depthwise=True) block layer:\n"
+    "    1x1 -> BN -> act -> k x k (stride; depthwise for DW) -> BN -> act\n"
     "    -> 1x1 -> BN, plus the shortcut, then act after the add.\"\"\"\n"
     "\n"
-    "    def __init__(self, c_in, c_mid, c_out, k, stride, pad, act, project):\n"
+    "    def __init__(self, c_in, c_mid, c_out, k, stride, pad, act, project, depthwise):\n"
     "        super().__init__()\n"
-    "        self.conv_pw = conv(c_in, c_mid, 1, 1, 0)\n"
-    "        self.bn_pw = batch_norm(c_mid)\n"
+    "        self.conv1 = conv(c_in, c_mid, 1, 1, 0)\n"
+    "        self.bn1 = batch_norm(c_mid)\n"
     "        self.act1 = make_act(act)\n"
-    "        self.conv_kxk = conv(c_mid, c_mid, k, stride, pad)\n"
-    "        self.bn_kxk = batch_norm(c_mid)\n"
+    "        self.conv2 = conv(c_mid, c_mid, k, stride, pad, groups=c_mid if depthwise else 1)\n"
+    "        self.bn2 = batch_norm(c_mid)\n"
     "        self.act2 = make_act(act)\n"
-    "        self.conv_pwl = conv(c_mid, c_out, 1, 1, 0)\n"
-    "        self.bn_pwl = batch_norm(c_out)\n"
-    "        self.down = Projection(c_in, c_out, stride) if project else None\n"
+    "        self.conv3 = conv(c_mid, c_out, 1, 1, 0)\n"
+    "        self.bn3 = batch_norm(c_out)\n"
+    "        self.shortcut = conv(c_in, c_out, 1, stride, 0) if project else None\n"
+    "        self.bn_shortcut = batch_norm(c_out) if project else None\n"
     "        self.act_out = make_act(act)\n"
     "\n"
     "    def forward(self, x):\n"
-    "        y = self.act1(self.bn_pw(self.conv_pw(x)))\n"
-    "        y = self.act2(self.bn_kxk(self.conv_kxk(y)))\n"
-    "        y = self.bn_pwl(self.conv_pwl(y))\n"
-    "        skip = x if self.down is None else self.down(x)\n"
-    "        return self.act_out(y + skip)\n"
-    "\n"
-    "\n",
-    "class DWLayer(nn.Module):\n"
-    "    \"\"\"GENet DW block layer: 1x1 -> BN -> act -> k x k depthwise (stride) -> BN\n"
-    "    -> act -> 1x1 -> BN, plus the shortcut, then act after the add.\"\"\"\n"
-    "\n"
-    "    def __init__(self, c_in, c_mid, c_out, k, stride, pad, act, project):\n"
-    "        super().__init__()\n"
-    "        self.conv_pw = conv(c_in, c_mid, 1, 1, 0)\n"
-    "        self.bn_pw = batch_norm(c_mid)\n"
-    "        self.act1 = make_act(act)\n"
-    "        self.conv_dw = conv(c_mid, c_mid, k, stride, pad, groups=c_mid)\n"
-    "        self.bn_dw = batch_norm(c_mid)\n"
-    "        self.act2 = make_act(act)\n"
-    "        self.conv_pwl = conv(c_mid, c_out, 1, 1, 0)\n"
-    "        self.bn_pwl = batch_norm(c_out)\n"
-    "        self.down = Projection(c_in, c_out, stride) if project else None\n"
-    "        self.act_out = make_act(act)\n"
-    "\n"
-    "    def forward(self, x):\n"
-    "        y = self.act1(self.bn_pw(self.conv_pw(x)))\n"
-    "        y = self.act2(self.bn_dw(self.conv_dw(y)))\n"
-    "        y = self.bn_pwl(self.conv_pwl(y))\n"
-    "        skip = x if self.down is None else self.down(x)\n"
+    "        y = self.act1(self.bn1(self.conv1(x)))\n"
+    "        y = self.act2(self.bn2(self.conv2(y)))\n"
+    "        y = self.bn3(self.conv3(y))\n"
+    "        skip = x if self.shortcut is None else self.bn_shortcut(self.shortcut(x))\n"
     "        return self.act_out(y + skip)\n"
     "\n"
     "\n",
@@ -420,9 +388,12 @@ static void write_layer(FILE *out, const nas_stage *s, int index, int c_in) {
         break;
     case NAS_BLOCK_BL:
     case NAS_BLOCK_DW:
-        fprintf(out, "%s(%d, %d, %d, k=%d, stride=%d, pad=%d, act=\"%s\", project=%s)",
-                s->kind == NAS_BLOCK_DW ? "DWLayer" : "BLLayer", c_in, c_mid, s->width, s->kernel,
-                stride, pad, act, shortcut == NAS_SHORTCUT_PROJECTION ? "True" : "False");
+        fprintf(out,
+                "BottleneckLayer(%d, %d, %d, k=%d, stride=%d, pad=%d, act=\"%s\", project=%s, "
+                "depthwise=%s)",
+                c_in, c_mid, s->width, s->kernel, stride, pad, act,
+                shortcut == NAS_SHORTCUT_PROJECTION ? "True" : "False",
+                s->kind == NAS_BLOCK_DW ? "True" : "False");
         break;
     case NAS_BLOCK_FUSED_IRB:
     case NAS_BLOCK_IRB:

@@ -10,7 +10,10 @@
  * zero padding) and [batch, classes] logits. The same driver writes a
  * safetensors file of random weights and checks that load_checkpoint (with
  * the built-in reader) restores them, and that truncated or mismatched files
- * fail with a message.
+ * fail with a message. Finally the strongest check: a checkpoint written by
+ * our trainer (trainer/checkpoint.c, CPU backend, BN statistics and weights
+ * perturbed away from their initial values) loads into the exported module,
+ * which must then compute the same logits as our CPU forward pass.
  *
  * /usr/bin/python3 is called explicitly because the python3 on PATH may be a
  * pyenv interpreter without torch. The test skips, saying so, only when torch
@@ -28,7 +31,11 @@
 #include <unistd.h>
 
 #include "cli/export_pytorch.h"
+#include "common/rng.h"
 #include "space/cost.h"
+#include "trainer/backend.h"
+#include "trainer/checkpoint.h"
+#include "trainer/graph.h"
 
 #define SYSTEM_PYTHON "/usr/bin/python3"
 
@@ -237,6 +244,143 @@ static void test_modules_match_cost_model(void **state) {
     remove_tree(dir);
 }
 
+/* Reads the saved input and our logits, loads our checkpoint into the
+ * exported module, prints the largest difference of its logits from ours. */
+static const char interop_py[] =
+    "import importlib.util, sys, os\n"
+    "import torch\n"
+    "module_path, ck, inputs, ours, n = sys.argv[1:6]\n"
+    "spec = importlib.util.spec_from_file_location('exported', module_path)\n"
+    "mod = importlib.util.module_from_spec(spec)\n"
+    "spec.loader.exec_module(mod)\n"
+    "tensors = mod.read_safetensors_plain(ck)\n"
+    "model = mod.load_checkpoint(ck).eval()\n"
+    "n = int(n)\n"
+    "x = torch.frombuffer(bytearray(open(inputs, 'rb').read()), dtype=torch.float32)\n"
+    "x = x.reshape(n, mod.IN_CHANNELS, mod.RESOLUTION, mod.RESOLUTION)\n"
+    "want = torch.frombuffer(bytearray(open(ours, 'rb').read()), dtype=torch.float32).reshape(n, -1)\n"
+    "with torch.no_grad():\n"
+    "    got = model(x)\n"
+    "scale = want.abs().max().item()\n"
+    "print('interop tensors %d maxdiff %.3g scale %.3g' % (len(tensors),\n"
+    "      (got - want).abs().max().item(), scale))\n";
+
+static void write_floats(const char *path, const float *v, size_t n) {
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(v, sizeof *v, n, f), n);
+    assert_int_equal(fclose(f), 0);
+}
+
+/* Our network with BN weights, biases and running statistics moved away
+ * from their initial 1/0/0/1, so that a wrong BN order, eps or layout shows. */
+static void perturb_batch_norm(nas_net *net, nas_rng *rng) {
+    nas_err err = {0};
+    nas_ckpt *ck = NULL;
+    if (nas_ckpt_from_net(net, NULL, &ck, &err) != 0) fail_msg("%s", err.msg);
+    nas_ckpt *moved = nas_ckpt_new();
+    assert_non_null(moved);
+    for (int i = 0; i < nas_ckpt_tensor_count(ck); i++) {
+        const nas_ckpt_tensor *t = nas_ckpt_tensor_at(ck, i);
+        float *data = malloc(t->count * sizeof *data);
+        assert_non_null(data);
+        memcpy(data, t->data, t->count * sizeof *data);
+        const char *dot = strrchr(t->name, '.');
+        bool bn = strstr(t->name, ".bn") != NULL;
+        for (size_t k = 0; bn && k < t->count; k++) {
+            double u = nas_rng_uniform(rng);
+            if (strcmp(dot, ".weight") == 0) data[k] = (float)(0.5 + u);
+            if (strcmp(dot, ".bias") == 0) data[k] = (float)(u - 0.5);
+            if (strcmp(dot, ".running_mean") == 0) data[k] = (float)(0.2 * (u - 0.5));
+            if (strcmp(dot, ".running_var") == 0) data[k] = (float)(0.5 + u);
+        }
+        assert_int_equal(nas_ckpt_add(moved, t->name, t->ndim, t->shape, data, &err), 0);
+        free(data);
+    }
+    int loaded = 0;
+    if (nas_ckpt_to_net(moved, net, NULL, NAS_CKPT_STRICT, &loaded, NULL, &err) != 0)
+        fail_msg("%s", err.msg);
+    assert_int_equal(loaded, nas_net_param_count(net));
+    nas_ckpt_free(&ck);
+    nas_ckpt_free(&moved);
+}
+
+static void test_trainer_checkpoint_gives_same_logits(void **state) {
+    (void)state;
+    if (!system_torch_available()) {
+        print_message("SKIP: " SYSTEM_PYTHON " cannot import torch\n");
+        skip();
+    }
+    char dir[] = "/tmp/test_export_interop.XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    nas_arch a = every_block_kind_arch();
+    nas_err err = {0};
+    nas_backend *be = NULL;
+    if (nas_backend_cpu_new(1, &be, &err) != 0) fail_msg("%s", err.msg);
+    enum { N = 2 };
+    nas_net *net = NULL;
+    if (nas_net_new(&a, be, N, 11, &net, &err) != 0) fail_msg("%s", err.msg);
+    nas_rng rng;
+    nas_rng_seed(&rng, 5);
+    perturb_batch_norm(net, &rng);
+
+    size_t pixels = (size_t)N * a.in_channels * a.resolution * a.resolution;
+    float *images = malloc(pixels * sizeof *images);
+    float logits[N * 10];
+    assert_non_null(images);
+    for (size_t i = 0; i < pixels; i++) images[i] = (float)nas_rng_normal(&rng);
+    assert_int_equal(nas_net_set_batch(net, images, NULL, N, &err), 0);
+    if (nas_net_forward(net, N, NAS_MODE_EVAL, &err) != 0) fail_msg("%s", err.msg);
+    assert_int_equal(nas_net_read_logits(net, logits, N, &err), 0);
+
+    char module[128], ck_path[128], in_path[128], out_path[128], script[128];
+    snprintf(module, sizeof module, "%s/model.py", dir);
+    snprintf(ck_path, sizeof ck_path, "%s/ours.safetensors", dir);
+    snprintf(in_path, sizeof in_path, "%s/input.f32", dir);
+    snprintf(out_path, sizeof out_path, "%s/logits.f32", dir);
+    snprintf(script, sizeof script, "%s/interop.py", dir);
+    nas_ckpt *ck = NULL;
+    assert_int_equal(nas_ckpt_from_net(net, NULL, &ck, &err), 0);
+    if (nas_ckpt_save(ck, ck_path, &err) != 0) fail_msg("%s", err.msg);
+    int tensors = nas_ckpt_tensor_count(ck);
+    nas_ckpt_free(&ck);
+    write_floats(in_path, images, pixels);
+    write_floats(out_path, logits, sizeof logits / sizeof logits[0]);
+    FILE *f = fopen(module, "w");
+    assert_non_null(f);
+    assert_int_equal(nas_export_pytorch(&a, f, &err), 0);
+    assert_int_equal(fclose(f), 0);
+    f = fopen(script, "w");
+    assert_non_null(f);
+    fputs(interop_py, f);
+    assert_int_equal(fclose(f), 0);
+
+    char command[1024];
+    snprintf(command, sizeof command, SYSTEM_PYTHON " '%s' '%s' '%s' '%s' '%s' %d 2>&1", script,
+             module, ck_path, in_path, out_path, N);
+    FILE *pipe = popen(command, "r");
+    assert_non_null(pipe);
+    char line[2048];
+    bool checked = false;
+    while (fgets(line, sizeof line, pipe)) {
+        fputs(line, stdout);
+        int file_tensors;
+        double maxdiff, scale;
+        if (sscanf(line, "interop tensors %d maxdiff %lf scale %lf", &file_tensors, &maxdiff, &scale) == 3) {
+            assert_int_equal(file_tensors, tensors);
+            assert_true(scale > 0.01);              /* the logits are not all zero */
+            assert_true(maxdiff <= 1e-4 * (1 + scale)); /* float32 round-off only */
+            checked = true;
+        }
+    }
+    assert_int_equal(pclose(pipe), 0);
+    assert_true(checked);
+    free(images);
+    nas_net_free(&net);
+    nas_backend_free(&be);
+    remove_tree(dir);
+}
+
 /* Known figures from shared/reference/models.md, so a wrong cost model and a
  * matching wrong export cannot agree silently. */
 static void test_preset_params_are_the_published_ones(void **state) {
@@ -322,6 +466,7 @@ int main(void) {
         cmocka_unit_test(test_write_failure_is_reported),
         cmocka_unit_test(test_preset_params_are_the_published_ones),
         cmocka_unit_test(test_modules_match_cost_model),
+        cmocka_unit_test(test_trainer_checkpoint_gives_same_logits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
