@@ -203,6 +203,33 @@ static void test_pareto_csv_parses_back(void **state) {
     free(all);
 }
 
+/* Job ids far apart (jobs without results in between) take the binary-search
+ * path of the in-memory join instead of the dense table: same front. */
+static void test_pareto_sparse_job_ids(void **state) {
+    fixture *f = *state;
+    nas_store *s = open_writer(f);
+    nas_err err = {0};
+    nas_store_job job = {.experiment = f->experiment, .kind = NAS_STORE_TRAIN, .arch_json = f->arch_json,
+                         .recipe_json = "{}", .max_attempts = 3};
+    memcpy(job.arch_hash, f->arch_hash, sizeof job.arch_hash);
+    int64_t ids[N_HAND], unused = 0;
+    assert_int_equal(nas_store_begin(s, &err), 0);
+    for (int i = 0; i < N_HAND; i++) {
+        for (int k = 0; k < 2000; k++) assert_int_equal(nas_store_job_insert(s, &job, &unused, &err), 0);
+        ids[i] = add_result(s, f, hand_latency[i], hand_top1[i], true);
+    }
+    assert_int_equal(nas_store_commit(s, &err), 0);
+    nas_store_close(&s);
+    char *csv = run_nas_ok("pareto --db %s --format csv", f->db);
+    char expected[512];
+    snprintf(expected, sizeof expected,
+             "job,latency_ms,top1,batch,precision,on_front,sim\n%" PRId64 ",0.5,0.2,1,fp32,1,1\n%" PRId64
+             ",1,0.5,1,fp32,1,1\n%" PRId64 ",2,0.7,1,fp32,1,1\n%" PRId64 ",4,0.9,1,fp32,1,1\n",
+             ids[5], ids[0], ids[1], ids[4]);
+    assert_string_equal(csv, expected);
+    free(csv);
+}
+
 static const cJSON *json_get(const cJSON *obj, const char *key) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
     if (!v) fail_msg("JSON has no key '%s'", key);
@@ -475,6 +502,7 @@ int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_pareto_csv_parses_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pareto_json_hypervolume_and_tiers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pareto_sparse_job_ids, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pareto_tiers_from_experiment, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pareto_table_and_svg, setup, teardown),
         cmocka_unit_test_setup_teardown(test_export_reads_back, setup, teardown),
