@@ -146,14 +146,14 @@ static int build_conv(nas_net *net, int stage, const char *prefix, const char *n
     char full[96];
     snprintf(full, sizeof full, "%s.%s", prefix, name);
     int shape[4] = {c_out, x->c / groups, kernel, kernel};
-    int w_index, rc = add_param(net, full, "weight", NAS_PARAM_WEIGHT, 4, shape, stage, &w_index,
-                                err);
+    int w_index = -1;
+    int rc = add_param(net, full, "weight", NAS_PARAM_WEIGHT, 4, shape, stage, &w_index, err);
     if (rc < 0)
         return rc;
     rc = init_param(net, w_index, 1.0 / sqrt((double)shape[1] * kernel * kernel), 0.0, err);
     if (rc < 0)
         return rc;
-    int y;
+    int y = -1;
     if ((rc = add_tensor(net, c_out, d.h_out, d.w_out, true, &y, err)) < 0)
         return rc;
     net_node *n;
@@ -178,7 +178,7 @@ static int build_bn(nas_net *net, int stage, const char *prefix, const char *nam
     char full[96];
     snprintf(full, sizeof full, "%s.%s", prefix, name);
     int shape[1] = {c};
-    int gamma, beta, rmean, rvar, rc;
+    int gamma = -1, beta = -1, rmean = -1, rvar = -1, rc;
     if ((rc = add_param(net, full, "weight", NAS_PARAM_BN_WEIGHT, 1, shape, stage, &gamma, err)) <
             0 ||
         (rc = add_param(net, full, "bias", NAS_PARAM_BN_BIAS, 1, shape, stage, &beta, err)) < 0 ||
@@ -192,7 +192,7 @@ static int build_bn(nas_net *net, int stage, const char *prefix, const char *nam
         (rc = init_param(net, rmean, 0.0, 0.0, err)) < 0 ||
         (rc = init_param(net, rvar, 0.0, 1.0, err)) < 0)
         return rc;
-    int y;
+    int y = -1;
     if ((rc = add_tensor(net, c, h, w, true, &y, err)) < 0)
         return rc;
     int conv_node = net->n_nodes - 1; /* the conv that produced `in` */
@@ -225,7 +225,7 @@ static int build_conv_bn(nas_net *net, int stage, const char *prefix, const char
         snprintf(bn_name, sizeof bn_name, "bn%s", conv_name + 4);
     else
         snprintf(bn_name, sizeof bn_name, "bn_%s", conv_name);
-    int conv_out;
+    int conv_out = -1;
     int rc = build_conv(net, stage, prefix, conv_name, in, c_out, kernel, stride, pad, groups,
                         &conv_out, err);
     if (rc < 0)
@@ -257,14 +257,14 @@ static int build_se(nas_net *net, int stage, const char *prefix, int in, int rd,
     const net_tensor *x = &net->tensors[in];
     int c = x->c, h = x->h, w = x->w, rc;
     char module[96];
-    int w1, b1, w2, b2;
+    int w1 = -1, b1 = -1, w2 = -1, b2 = -1;
     snprintf(module, sizeof module, "%s.se.conv_reduce", prefix);
     if ((rc = build_dense_params(net, stage, module, c, rd, true, &w1, &b1, err)) < 0)
         return rc;
     snprintf(module, sizeof module, "%s.se.conv_expand", prefix);
     if ((rc = build_dense_params(net, stage, module, rd, c, true, &w2, &b2, err)) < 0)
         return rc;
-    int pooled, reduced, reduced_act, expanded, gate, y;
+    int pooled = -1, reduced = -1, reduced_act = -1, expanded = -1, gate = -1, y = -1;
     if ((rc = add_tensor(net, c, 1, 1, true, &pooled, err)) < 0 ||
         (rc = add_tensor(net, rd, 1, 1, true, &reduced, err)) < 0 ||
         (rc = add_tensor(net, rd, 1, 1, true, &reduced_act, err)) < 0 ||
@@ -308,7 +308,7 @@ static int build_layer(nas_net *net, int i, int j, int in, int *out, nas_err *er
     int mid = nas_stage_mid_width(s, c_in);
     nas_actfn act = stage_act(s);
     nas_shortcut sc = nas_layer_shortcut(s, c_in, stride);
-    int rc, t, t2, residual = -1;
+    int rc, t = -1, t2 = -1, residual = -1;
 
     if (sc == NAS_SHORTCUT_IDENTITY)
         residual = in;
@@ -364,7 +364,7 @@ static int build_layer(nas_net *net, int i, int j, int in, int *out, nas_err *er
 static int build_head(nas_net *net, int in, nas_err *err)
 {
     const net_tensor *x = &net->tensors[in];
-    int c = x->c, rc, pooled, cur;
+    int c = x->c, rc, pooled = -1, cur;
     net_node *n;
     if ((rc = add_tensor(net, c, 1, 1, true, &pooled, err)) < 0 ||
         (rc = add_node(net, NODE_POOL, -1, in, &n, err)) < 0)
@@ -372,7 +372,7 @@ static int build_head(nas_net *net, int in, nas_err *err)
     n->out = pooled;
     cur = pooled;
     if (net->arch.dropout > 0.0) {
-        int dropped;
+        int dropped = -1;
         if ((rc = add_tensor(net, c, 1, 1, true, &dropped, err)) < 0 ||
             (rc = add_node(net, NODE_DROPOUT, -1, cur, &n, err)) < 0)
             return rc;
@@ -383,7 +383,7 @@ static int build_head(nas_net *net, int in, nas_err *err)
             return rc;
         cur = dropped;
     }
-    int w, b, logits;
+    int w = -1, b = -1, logits = -1;
     if ((rc = build_dense_params(net, -1, "fc", c, net->arch.classes, false, &w, &b, err)) < 0 ||
         (rc = add_tensor(net, net->arch.classes, 1, 1, true, &logits, err)) < 0 ||
         (rc = add_node(net, NODE_FC, -1, cur, &n, err)) < 0)
