@@ -29,7 +29,7 @@
 #include "common/util.h"
 
 #define REPORT_MAX_TIERS 8
-#define REPORT_BUSY_BINS 120
+#define REPORT_BUSY_BINS 80
 #define REPORT_MAX_WORKER_BARS 30
 #define REPORT_WIDE 1100
 #define REPORT_HALF 536
@@ -227,21 +227,22 @@ static int write_summary(report *r, const nas_report_opts *o) {
         infeasible += counts[k][NAS_JOB_INFEASIBLE];
         waiting += counts[k][NAS_JOB_QUEUED] + counts[k][NAS_JOB_LEASED];
     }
-    char a[32], b[32], c[32], d[32], budget[64], elapsed[32], rate[32];
+    char a[32], b[32], c[32], d[32], budget[96], elapsed[32], rate[32];
     format_count(evaluations, a, sizeof a);
     format_count(counts[NAS_STORE_MEASURE][NAS_JOB_DONE] + infeasible, b, sizeof b);
     format_count(failed, c, sizeof c);
     format_count(waiting, d, sizeof d);
     if (e->budget_evaluations > 0)
-        snprintf(budget, sizeof budget, "of %lld budgeted", (long long)e->budget_evaluations);
+        snprintf(budget, sizeof budget, "of %lld budgeted, %s waiting",
+                 (long long)e->budget_evaluations, d);
     else
-        snprintf(budget, sizeof budget, "no evaluation budget");
+        snprintf(budget, sizeof budget, "%s waiting", d);
     double span = last - first;
     /* elapsed_seconds is nasd's running time; before nasd records it, the
      * span of the results is the best estimate. */
     format_duration(e->elapsed_seconds > 0 ? e->elapsed_seconds : span, elapsed, sizeof elapsed);
     if (evaluations > 1 && span > 0)
-        snprintf(rate, sizeof rate, "%.1f / h", (double)(evaluations - 1) / span * 3600);
+        format_count((int64_t)llround((double)(evaluations - 1) / span * 3600), rate, sizeof rate);
     else
         snprintf(rate, sizeof rate, "-");
     put(r, "<div class=\"cards\">\n");
@@ -255,8 +256,8 @@ static int write_summary(report *r, const nas_report_opts *o) {
     fprintf(r->out, "<div class=\"card\"><b>%s</b><span>failed jobs</span></div>\n", c);
     fprintf(r->out, "<div class=\"card\"><b>%lld</b><span>workers that delivered</span></div>\n",
             (long long)workers);
-    fprintf(r->out, "<div class=\"card\"><b>%s</b><span>running time &middot; %s evaluations &middot; %s waiting</span></div>\n",
-            elapsed, rate, d);
+    fprintf(r->out, "<div class=\"card\"><b>%s</b><span>running time &middot; %s evaluations per hour</span></div>\n",
+            elapsed, rate);
     put(r, "</div>\n");
     return 0;
 }
@@ -371,7 +372,9 @@ static int write_front_chart(report *r) {
     nas_chart_clip_end(&c);
     nas_chart_legend_entry legend[4];
     int n_legend = 0;
-    legend[n_legend++] = (nas_chart_legend_entry){"trained result", "pt-real", true};
+    bool any_real = false;
+    for (size_t i = 0; i < n && !any_real; i++) any_real = !sim[i];
+    if (any_real || n == 0) legend[n_legend++] = (nas_chart_legend_entry){"trained result", "pt-real", true};
     if (r->any_sim) legend[n_legend++] = (nas_chart_legend_entry){"result (sim)", "pt-sim", true};
     legend[n_legend++] = (nas_chart_legend_entry){"Pareto front", "front", false};
     if (r->n_tiers > 0) legend[n_legend++] = (nas_chart_legend_entry){"latency tier", "tier", false};
