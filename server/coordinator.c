@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "common/rng.h"
 #include "search/strategy.h"
 
 _Static_assert((int)NAS_STORE_TRAIN == (int)NAS__JOB_KIND__JOB_TRAIN, "kinds agree");
@@ -391,8 +392,9 @@ static void fill_queue(nas_coord *c) {
         for (int i = 0; i < got; i++) {
             nas_arch_canonicalize(&cands[i].arch);
             char *json = nas_arch_to_json(&cands[i].arch);
-            char hash[17], sk[24];
-            snprintf(hash, sizeof hash, "%016" PRIx64, nas_arch_hash(&cands[i].arch));
+            char hash[17] = "", sk[24];
+            /* nas_arch_hash is FNV-1a of this canonical JSON: hash it once, print it once */
+            if (json) snprintf(hash, sizeof hash, "%016" PRIx64, nas_hash64(json, strlen(json)));
             nas_store_kind kind = c->exp->n_tiers > 0 ? NAS_STORE_MEASURE : NAS_STORE_TRAIN;
             seen_key(hash, kind, sk);
             char *recipe = json ? merge_recipe(c->exp->recipe_json, cands[i].recipe_json) : NULL;
@@ -652,15 +654,20 @@ static void on_result(nas_coord *c, worker_rec *w, const Nas__Result *r) {
         on_late_result(c, w, r);
         return;
     }
-    nas_arch arch;
+    /* Fast path: workers echo the job's canonical JSON, which was validated
+     * when the job was created, so byte equality proves it is the job's
+     * architecture. Anything else is parsed and checked in full. */
     nas_err e;
-    if (nas_proto_check_arch(r->arch_json, c->exp->space, &arch, &e)) {
-        bad_frame(c, NAS_BAD_ARCH, w->key, e.msg);
-        return;
-    }
-    if (!nas_arch_equal(&arch, &j->arch)) {
-        bad_frame(c, NAS_BAD_ARCH, w->key, "the result's architecture is not the job's");
-        return;
+    if (strcmp(r->arch_json, j->arch_json) != 0) {
+        nas_arch arch;
+        if (nas_proto_check_arch(r->arch_json, c->exp->space, &arch, &e)) {
+            bad_frame(c, NAS_BAD_ARCH, w->key, e.msg);
+            return;
+        }
+        if (!nas_arch_equal(&arch, &j->arch)) {
+            bad_frame(c, NAS_BAD_ARCH, w->key, "the result's architecture is not the job's");
+            return;
+        }
     }
     if (j->kind == NAS_STORE_TRAIN && !r->has_accuracy) {
         bad_frame(c, NAS_BAD_FIELD, w->key, "a train result without accuracy");

@@ -210,6 +210,14 @@ static void test_exactly_once_and_acks(void **state) {
     assert_int_equal(count_sent(f, "w1", NAS__ENVELOPE__BODY_ACK), 2);
     assert_int_equal(db_int(f, "SELECT count(*) FROM results"), 1);
     assert_true(db_int(f, "SELECT top1 * 10 FROM results") == 7);
+    /* the stored identity is nas_arch_hash of the job's architecture */
+    nas_arch arch;
+    nas_err err;
+    assert_int_equal(nas_arch_from_json(job->job->arch_json, &arch, &err), 0);
+    char sql[128];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM jobs WHERE arch_hash = '%016llx'",
+             (unsigned long long)nas_arch_hash(&arch));
+    assert_int_equal(db_int(f, sql), 1);
     nas_coord_counts n;
     nas_coord_get_counts(f->coord, &n);
     assert_int_equal(n.train_done, 1);
