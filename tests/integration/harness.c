@@ -184,7 +184,7 @@ void h_kill(pid_t pid, int sig) {
     }
 }
 
-int64_t h_db_int(h_env *env, const char *sql) {
+static int64_t db_int(h_env *env, const char *sql, bool quiet) {
     sqlite3 *db = NULL;
     int64_t v = -1;
     if (sqlite3_open_v2(env->db, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK) {
@@ -192,7 +192,7 @@ int64_t h_db_int(h_env *env, const char *sql) {
         sqlite3_stmt *st = NULL;
         if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
             v = sqlite3_column_int64(st, 0);
-        else
+        else if (!quiet)
             fprintf(stderr, "query failed: %s: %s\n", sql, sqlite3_errmsg(db));
         sqlite3_finalize(st);
     }
@@ -200,11 +200,13 @@ int64_t h_db_int(h_env *env, const char *sql) {
     return v;
 }
 
+int64_t h_db_int(h_env *env, const char *sql) { return db_int(env, sql, false); }
+
 int64_t h_wait_db(h_env *env, const char *sql, int64_t target, double timeout) {
     double end = h_now() + timeout;
     int64_t v = -1;
     while (h_now() < end) {
-        if (access(env->db, F_OK) == 0 && (v = h_db_int(env, sql)) >= target) return v;
+        if (access(env->db, F_OK) == 0 && (v = db_int(env, sql, true)) >= target) return v; /* quiet: the schema may not exist yet */
         usleep(50000);
     }
     return v;
