@@ -21,6 +21,10 @@
  *   RSS/worker  (nasd RSS in the middle of the window - its RSS before any
  *               worker connected) / M; includes the per-worker socket buffers
  *               of libzmq and the coordinator's per-worker and per-job state
+ *   nasd CPU    CPU time nasd used in the window (all its threads) / window
+ *   per CPU-s   results / nasd CPU seconds: what one fully available core
+ *               would sustain, a figure that does not depend on how busy a
+ *               shared machine was (the 1-minute load average is printed too)
  * The fake workers share the machine with nasd, so on a small machine they
  * take CPU that nasd could use: the figures are a lower bound for nasd.
  */
@@ -261,6 +265,23 @@ static long rss_kib(pid_t pid) {
     return kib;
 }
 
+/* CPU seconds (user + system, all threads) nasd has used so far. */
+static double cpu_seconds(pid_t pid) {
+    char path[64], buf[2048];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return NAN;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    /* Fields after the ")" that ends the command name: state is field 3,
+     * utime and stime are fields 14 and 15. */
+    const char *p = strrchr(buf, ')');
+    unsigned long long utime = 0, stime = 0;
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) != 2) return NAN;
+    return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
+}
+
 static pid_t start_nasd(const bench_options *o, const char *dir, char *endpoint, size_t cap) {
     char config[512], db[512], endpoint_file[512], log[512];
     snprintf(config, sizeof config, "%s/bench.yaml", dir);
@@ -331,9 +352,15 @@ static int bench_one(const bench_options *o, int workers, const char *dir) {
         }
         close(fds[p][1]);
     }
+    while (nas_now_monotonic() < window_start) usleep(5000);
+    double cpu_start = cpu_seconds(nasd);
     double mid = window_start + o->seconds / 2;
     while (nas_now_monotonic() < mid) usleep(20000);
     long rss_during = rss_kib(nasd);
+    while (nas_now_monotonic() < window_end) usleep(5000);
+    double cpu_used = cpu_seconds(nasd) - cpu_start;
+    double load[1] = {0};
+    getloadavg(load, 1);
     worker_report total = {0};
     int failures = 0;
     for (int p = 0; p < procs; p++) {
@@ -354,9 +381,11 @@ static int bench_one(const bench_options *o, int workers, const char *dir) {
     kill(nasd, SIGTERM);
     int status = 0;
     waitpid(nasd, &status, 0);
-    printf("| %5d | %5d | %10.0f | %8.2f | %8.2f | %8.1f | %s\n", workers, procs,
-           (double)total.acked_in_window / o->seconds, hist_quantile(total.hist, 0.50) * 1e3,
-           hist_quantile(total.hist, 0.99) * 1e3, (double)(rss_during - rss_before) / workers,
+    double rate = (double)total.acked_in_window / o->seconds;
+    printf("| %5d | %5d | %10.0f | %8.2f | %8.2f | %8.1f | %5.0f%% | %8.0f | %5.1f | %s |\n", workers, procs, rate,
+           hist_quantile(total.hist, 0.50) * 1e3, hist_quantile(total.hist, 0.99) * 1e3,
+           (double)(rss_during - rss_before) / workers, 100 * cpu_used / o->seconds,
+           cpu_used > 0 ? (double)total.acked_in_window / cpu_used : NAN, load[0],
            failures ? "worker process failed" : total.rejects ? "rejects seen" : "ok");
     fflush(stdout);
     return failures ? 1 : 0;
@@ -414,8 +443,9 @@ int main(int argc, char **argv) {
     signal(SIGPIPE, SIG_IGN);
     printf("coordinator bench: nasd %s, space %s, %d fake-worker processes, %.0f s window after %.0f s warm-up\n\n",
            o.nasd, o.space, o.procs, o.seconds, o.warmup);
-    printf("| workers | procs | results/s | p50 ms | p99 ms | nasd RSS KiB/worker | status\n");
-    printf("|---|---|---|---|---|---|---|\n");
+    printf("| workers | procs | results/s | p50 ms | p99 ms | nasd RSS KiB/worker | nasd CPU | results per nasd CPU-s "
+           "| load avg | status |\n");
+    printf("|---|---|---|---|---|---|---|---|---|---|\n");
     int failed = 0;
     for (int i = 0; i < o.n_counts; i++) {
         char dir[512];
