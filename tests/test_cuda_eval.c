@@ -5,7 +5,8 @@
  * visible, which must be NAS_EUNSUPPORTED (a final failure: retrying on the
  * same worker cannot help) with a sentence that says what to check.
  * On a GPU: a real measure job (BN folded, CUDA graph, 30 timed runs) of
- * genet-light at batch 1 and 8 in fp16.
+ * genet-light at batch 1 and 8, in fp16 by default (the recipe names no
+ * latency_precision).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -64,7 +65,7 @@ static void test_measure_job_on_gpu(void **state) {
     void *self = NULL;
     assert_int_equal(nas_eval_cuda_ops.create(NULL, &self, &err), 0);
     nas_eval_job job = {.job_id = 1, .attempt = 1, .kind = NAS_JOB_MEASURE, .arch = &arch,
-                        .recipe_json = "{\"latency_batches\": [1, 8], \"latency_precision\": \"fp16\"}",
+                        .recipe_json = "{\"latency_batches\": [1, 8]}",
                         .work_dir = "."};
     nas_eval_result res;
     int rc = nas_eval_cuda_ops.run(self, &job, NULL, NULL, &res, &err);

@@ -56,6 +56,7 @@ static int setup(void **state, nas_cuda_precision precision) {
     opt.precision = precision;
     if (nas_backend_cuda_new(&opt, &p->gpu, &err) < 0) fail_msg("%s", err.msg);
     p->precision = precision;
+    /* fp16 keeps 3 more mantissa bits than bf16: the bf16 bound holds too. */
     p->tol = precision == NAS_CUDA_FP32 ? 1e-4 : 2e-2;
     nas_rng_seed(&p->rng, 2026);
     *state = p;
@@ -63,6 +64,7 @@ static int setup(void **state, nas_cuda_precision precision) {
 }
 static int setup_fp32(void **state) { return setup(state, NAS_CUDA_FP32); }
 static int setup_bf16(void **state) { return setup(state, NAS_CUDA_BF16); }
+static int setup_fp16(void **state) { return setup(state, NAS_CUDA_FP16); }
 
 static int teardown(void **state) {
     pair *p = *state;
@@ -410,6 +412,44 @@ static void test_oom_is_reported(void **state) {
     p->gpu->buf_free(p->gpu, &small);
 }
 
+/* fp16: an overflowing gradient skips the step and halves the loss scale;
+ * a clean one applies the step with the scale divided out. */
+static void test_fp16_loss_scaling(void **state) {
+    NEED_GPU(state);
+    pair *p = *state;
+    nas_err err;
+    const nas_backend *be = p->gpu;
+    nas_buf *w, *g, *m;
+    check(&err, be->buf_new(be, NAS_BUF_PARAM, (nas_shape){4, 1, 1, 1}, &w, &err));
+    check(&err, be->buf_new(be, NAS_BUF_PARAM, (nas_shape){4, 1, 1, 1}, &g, &err));
+    check(&err, be->buf_new(be, NAS_BUF_PARAM, (nas_shape){4, 1, 1, 1}, &m, &err));
+    float ones[4] = {1, 1, 1, 1}, bad[4] = {1, INFINITY, 1, 1};
+    float scale = nas_cuda_loss_scale(be);
+    assert_true(scale == 65536.0f);
+    check(&err, be->upload(be, w, ones, 4, &err));
+    check(&err, be->upload(be, g, bad, 4, &err));
+    nas_sgd_tensor t = {w, g, m, 4, false};
+    nas_sgd_hparams hp = {.lr = 0.5f, .momentum = 0.0f, .weight_decay = 0.0f, .nesterov = false};
+    bool stepped = true;
+    check(&err, be->sgd_step(be, &t, 1, &hp, &stepped, &err));
+    assert_false(stepped);
+    assert_true(nas_cuda_loss_scale(be) == scale / 2);
+    assert_int_equal(nas_cuda_skipped_steps(be), 1);
+    float after[4];
+    check(&err, be->download(be, w, after, 4, &err));
+    assert_memory_equal(after, ones, sizeof ones); /* untouched */
+    float scaled[4]; /* a gradient of 1 times the current scale */
+    for (int i = 0; i < 4; i++) scaled[i] = scale / 2;
+    check(&err, be->upload(be, g, scaled, 4, &err));
+    check(&err, be->sgd_step(be, &t, 1, &hp, &stepped, &err));
+    assert_true(stepped);
+    check(&err, be->download(be, w, after, 4, &err));
+    for (int i = 0; i < 4; i++) assert_true(fabsf(after[i] - 0.5f) < 1e-6f); /* 1 - 0.5 * 1 */
+    be->buf_free(be, &w);
+    be->buf_free(be, &g);
+    be->buf_free(be, &m);
+}
+
 /* ---- one training step of each preset ---- */
 
 static void preset_step(pair *p, const char *preset) {
@@ -501,7 +541,13 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_fc_loss_sgd, setup_bf16, teardown),
         cmocka_unit_test_setup_teardown(test_presets_one_step, setup_bf16, teardown),
     };
+    const struct CMUnitTest fp16[] = {
+        cmocka_unit_test_setup_teardown(test_fp16_loss_scaling, setup_fp16, teardown),
+        cmocka_unit_test_setup_teardown(test_conv, setup_fp16, teardown),
+        cmocka_unit_test_setup_teardown(test_bn, setup_fp16, teardown),
+    };
     int failed = cmocka_run_group_tests_name("cuda parity fp32", fp32, NULL, NULL);
     failed += cmocka_run_group_tests_name("cuda parity bf16", bf16, NULL, NULL);
+    failed += cmocka_run_group_tests_name("cuda fp16", fp16, NULL, NULL);
     return failed ? 1 : 0;
 }

@@ -17,6 +17,10 @@
  * precision differs from the training one the measurement runs on a fresh
  * network of the same architecture in that precision.
  *
+ * Precision defaults differ from the CPU's: a recipe without "precision"
+ * trains in bf16 (fp32 master weights) and one without "latency_precision"
+ * times in fp16, the setting of the GENet paper's latency figures.
+ *
  * Options (JSON object, optional): {"device": N}.
  */
 #include "worker/evaluator.h"
@@ -98,6 +102,21 @@ static int measure_latencies(nas_trainer *t, const nas_recipe *r, nas_eval_resul
     return 0;
 }
 
+/* Applies the GPU precision defaults for keys the recipe does not set. */
+static int apply_gpu_defaults(const char *recipe_json, nas_recipe *r, nas_err *err) {
+    cJSON *root = cJSON_Parse(recipe_json && *recipe_json ? recipe_json : "{}");
+    if (!root || !cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        return nas_err_set(err, NAS_EPARSE, "cuda evaluator: the recipe is not a JSON object");
+    }
+    if (!cJSON_GetObjectItemCaseSensitive(root, "precision"))
+        snprintf(r->precision, sizeof r->precision, "bf16");
+    if (!cJSON_GetObjectItemCaseSensitive(root, "latency_precision"))
+        snprintf(r->latency_precision, sizeof r->latency_precision, "fp16");
+    cJSON_Delete(root);
+    return 0;
+}
+
 static int cuda_run(void *self, const nas_eval_job *job, nas_eval_progress_fn progress, void *ctx,
                     nas_eval_result *out, nas_err *err) {
     eval_cuda *e = self;
@@ -105,6 +124,7 @@ static int cuda_run(void *self, const nas_eval_job *job, nas_eval_progress_fn pr
     nas_recipe recipe;
     int rc = nas_recipe_parse(job->recipe_json, &recipe, err);
     if (rc < 0) return rc;
+    if ((rc = apply_gpu_defaults(job->recipe_json, &recipe, err)) < 0) return rc;
     nas_cost cost;
     rc = nas_cost_compute(job->arch, job->arch->resolution, &cost, err);
     if (rc < 0) return rc;

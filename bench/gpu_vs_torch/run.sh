@@ -3,7 +3,8 @@
 # (bundle.sh): runs the GPU tests, then our trainer and PyTorch on the same
 # GPU, and writes the tables to $OUT/gpu_vs_torch.md (or ./gpu_vs_torch.md).
 #
-#   bash bench/gpu_vs_torch/run.sh [tests|train|infer|all]   (default all)
+#   bash bench/gpu_vs_torch/run.sh [tests|train|infer|fmnist|all]   (default all
+#   = tests, train and infer; fmnist needs gpu-data/ carried, see bundle.sh)
 #
 # Figures (issue 6): training images/s of genet-normal at 192x192, batch 256,
 # bf16, ours vs PyTorch eager AMP and torch.compile (channels_last); inference
@@ -66,6 +67,18 @@ if [ "$what" = infer ] || [ "$what" = all ]; then
       python3 bench/gpu_vs_torch/torch_bench.py --model "$model" --res "$res" --mode infer \
         --latency 1,64 --latency-precision fp16 "${module[@]}" $c 2>&1 | grep '^|' | tee -a "$report"
     done
+  done
+fi
+if [ "$what" = fmnist ]; then
+  # The CPU issue's accuracy run (mini-fmnist, 3 epochs, full Fashion-MNIST),
+  # on the GPU in fp32 and in bf16.
+  export NAS_DATA_DIR="$PWD/gpu-data"
+  for p in fp32 bf16; do
+    echo "== Fashion-MNIST, mini-fmnist, 3 epochs, $p"
+    echo "{\"precision\": \"$p\"}" > "/tmp/recipe_$p.json"
+    "$bin/nas" train --model mini-fmnist --data fashion-mnist --epochs 3 --backend cuda --quiet \
+      --recipe "/tmp/recipe_$p.json" 2>&1 | tail -5 | tee "$out_dir/fmnist_$p.log"
+    [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
   done
 fi
 echo "tables in $report"

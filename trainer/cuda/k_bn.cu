@@ -6,31 +6,26 @@
  * writes act(bn(x) + residual) and one pass reads it back for the gradient,
  * where cuDNN would need separate add and activation passes), bf16 support
  * on the legacy API, and statistics computed exactly as the CPU reference
- * does (two-pass mean then variance, biased for normalising and unbiased for
- * the running estimate), so parity holds to fp32 rounding.
+ * does (biased variance for normalising, unbiased for the running
+ * estimate), so parity holds to fp32 rounding.
  *
- * Training forward: mean pass, variance pass (sum of squared deviations,
- * no cancellation), finalize (save mean/invstd, update running stats), apply.
+ * Training forward: one statistics pass (shifted sums, see ShiftedSums),
+ * finalize (save mean/invstd, update running stats), one apply pass.
  * Backward: one reduction pass for sum(g) and sum(g*xhat), finalize (dgamma,
  * dbeta and the two means), one pass for dx and d_residual.
  */
 #include "trainer/cuda/reduce.cuh"
 
+/* Sums of d = x - K and d*d per channel, with K the channel's value in the
+ * first row: one read of x gives mean and variance, and shifting by a
+ * sample of the same distribution keeps s2 - s1^2/N free of the
+ * cancellation that plain sums of x and x^2 suffer when |mean| >> std. */
 template <typename T>
-struct SumX {
+struct ShiftedSums {
     const T *x;
-    __device__ float2 operator()(size_t i, int, int) const {
-        return make_float2(nas_load(x, i), 0.0f);
-    }
-};
-
-template <typename T>
-struct SumSqDev {
-    const T *x;
-    const float *mean;
     __device__ float2 operator()(size_t i, int col, int) const {
-        float d = nas_load(x, i) - mean[col];
-        return make_float2(d * d, 0.0f);
+        float d = nas_load(x, i) - nas_load(x, (size_t)col);
+        return make_float2(d, d * d);
     }
 };
 
@@ -64,21 +59,21 @@ struct BnBwdSums {
     }
 };
 
-__global__ void bn_finalize_mean(const float2 *partials, int chunks, int c, int rows, float *mean) {
+template <typename T>
+__global__ void bn_finalize_stats(const float2 *partials, int chunks, int c, int rows, const T *x,
+                                  float *mean, float *invstd, float *running_mean,
+                                  float *running_var, float momentum, float eps) {
     int col = blockIdx.x * blockDim.x + threadIdx.x;
     if (col >= c) return;
-    mean[col] = nas_partials_total(partials, chunks, c, 0, col).x / (float)rows;
-}
-
-__global__ void bn_finalize_var(const float2 *partials, int chunks, int c, int rows,
-                                const float *mean, float *invstd, float *running_mean,
-                                float *running_var, float momentum, float eps) {
-    int col = blockIdx.x * blockDim.x + threadIdx.x;
-    if (col >= c) return;
-    float sq = nas_partials_total(partials, chunks, c, 0, col).x;
-    float var = sq / (float)rows;
+    float2 t = nas_partials_total(partials, chunks, c, 0, col);
+    float n = (float)rows;
+    float shift = nas_load(x, (size_t)col);
+    float sq = fmaxf(t.y - t.x * t.x / n, 0.0f); /* sum of squared deviations */
+    float m = shift + t.x / n;
+    float var = sq / n;
+    mean[col] = m;
     invstd[col] = rsqrtf(var + eps);
-    if (running_mean) running_mean[col] = (1.0f - momentum) * running_mean[col] + momentum * mean[col];
+    if (running_mean) running_mean[col] = (1.0f - momentum) * running_mean[col] + momentum * m;
     if (running_var) {
         float unbiased = rows > 1 ? sq / (float)(rows - 1) : var;
         running_var[col] = (1.0f - momentum) * running_var[col] + momentum * unbiased;
@@ -148,12 +143,11 @@ template <typename T>
 static void bn_fwd_train_impl(cudaStream_t s, const nas_cuk_bn_args *a) {
     const T *x = (const T *)a->x;
     float2 *partials = (float2 *)(a->scratch + 2 * (size_t)a->c);
-    int chunks = nas_launch_column_partial(s, SumX<T>{x}, 1, a->rows, a->c, partials);
-    bn_finalize_mean<<<col_blocks(a->c), 256, 0, s>>>(partials, chunks, a->c, a->rows, a->save_mean);
-    chunks = nas_launch_column_partial(s, SumSqDev<T>{x, a->save_mean}, 1, a->rows, a->c, partials);
-    bn_finalize_var<<<col_blocks(a->c), 256, 0, s>>>(partials, chunks, a->c, a->rows, a->save_mean,
-                                                     a->save_invstd, a->running_mean, a->running_var,
-                                                     a->momentum, a->eps);
+    int chunks = nas_launch_column_partial(s, ShiftedSums<T>{x}, 1, a->rows, a->c, partials);
+    bn_finalize_stats<T><<<col_blocks(a->c), 256, 0, s>>>(partials, chunks, a->c, a->rows, x,
+                                                          a->save_mean, a->save_invstd,
+                                                          a->running_mean, a->running_var,
+                                                          a->momentum, a->eps);
     size_t total = (size_t)a->rows * a->c;
     bn_apply<T><<<nas_grid_for(total, 256), 256, 0, s>>>(
         x, (const T *)a->residual, (T *)a->y, total, a->c, a->gamma, a->beta, a->save_mean,
