@@ -150,7 +150,7 @@ int nas_cmd_bench_search(int argc, char **argv) {
         if (k < seeds) break;
         printf("%-10s", name);
         for (int col = 0; col < 3; col++) print_stat(q + (size_t)col * (size_t)seeds, (int)seeds);
-        printf(" cpu %.1f; %.1f  wall %.1f; %.1f\n", cpu / seeds, cpu_last / seeds, ms / seeds,
+        printf(" cpu %.2f; %.2f  wall %.2f; %.2f\n", cpu / seeds, cpu_last / seeds, ms / seeds,
                ms_last / seeds);
         fflush(stdout);
     }

@@ -7,9 +7,10 @@
  * see exactly one point per distinct architecture. The architecture hash is
  * the key of the pending and told entries: a proposal whose hash is already
  * pending or told is refused and the optimiser asked again (`max_retries`
- * times), then uniform samples of the space are tried; only when those are
- * all duplicates too does ask return fewer candidates (the space is nearly
- * exhausted).
+ * times, default 3: a model-based proposal is not cheap), then neighbours of
+ * the last proposal (one, then more, fields moved by nas_space_mutate), then
+ * uniform samples of the space are tried; only when those are all duplicates
+ * too does ask return fewer candidates (the space is nearly exhausted).
  *
  * Options: the optimiser's own keys (see opt_*.c) plus `max_retries`.
  */
@@ -46,8 +47,8 @@ static int vec_create(const char *name, const nas_strategy_params *p, void **sel
     if (!v) return nas_err_set(err, NAS_ENOMEM, "out of memory creating strategy '%s'", name);
     v->space = p->space;
     v->dims = nas_space_dims(p->space);
-    long retries = 20;
-    int rc = nas_cfg_get_int(p->cfg, p->options, "max_retries", false, 20, 0, 100000, &retries, err);
+    long retries = 3;
+    int rc = nas_cfg_get_int(p->cfg, p->options, "max_retries", false, 3, 0, 100000, &retries, err);
     if (rc) {
         free(v);
         return rc;
@@ -133,8 +134,17 @@ static int vec_ask(void *self, int n, nas_candidate *out, int *n_out, nas_err *e
             if (!rc) rc = try_accept(v, v->x, c, &accepted, err);
             if (rc) return rc;
         }
+        nas_rng *rng = nas_vsearch_rng(v->vs);
+        nas_arch near = c->arch; /* the last refused proposal */
         for (int attempt = 0; attempt < FALLBACK_SAMPLES && !accepted; attempt++) {
-            nas_rng *rng = nas_vsearch_rng(v->vs);
+            nas_arch moved;
+            nas_space_mutate(v->space, rng, &near, &moved); /* a random walk away from it */
+            near = moved;
+            int rc = nas_space_encode(v->space, &near, v->x, err);
+            if (!rc) rc = try_accept(v, v->x, c, &accepted, err);
+            if (rc) return rc;
+        }
+        for (int attempt = 0; attempt < FALLBACK_SAMPLES && !accepted; attempt++) {
             for (int d = 0; d < v->dims; d++) v->x[d] = nas_rng_uniform(rng);
             int rc = try_accept(v, v->x, c, &accepted, err);
             if (rc) return rc;

@@ -144,6 +144,45 @@ static void test_pending_and_wrong_state(void **state) {
     nas_cfg_free(&c3);
 }
 
+/* A space of four architectures: each strategy proposes each once, then
+ * nothing (distinctness holds when the space runs out). */
+static void test_exhausted_space(void **state) {
+    (void)state;
+    const char *yaml = "in_channels: 1\nclasses: 10\nbn_eps: 1.0e-5\ndropout: 0.0\nresolution: 28\n"
+                       "stages:\n"
+                       "  - {kind: conv, depth: 1, width: [8, 16], stride: 1, kernel: 3, act: relu}\n"
+                       "  - {kind: conv, depth: 1, width: 32, stride: 2, kernel: [3, 5], act: relu}\n";
+    nas_err err = {0};
+    nas_cfg *doc;
+    assert_int_equal(nas_cfg_load_string(yaml, strlen(yaml), "tiny.yaml", &doc, &err), 0);
+    nas_space *tiny;
+    if (nas_space_from_cfg(doc, doc->root, "tiny", &tiny, &err)) fail_msg("%s", err.msg);
+    assert_int_equal(nas_space_dims(tiny), 2);
+    const char *names[] = {"random", "evolution", "bo", "lamcts-bo"};
+    for (int k = 0; k < 4; k++) {
+        nas_strategy_params p = {.space = tiny, .seed = 2};
+        nas_strategy *s;
+        assert_int_equal(nas_strategy_new(names[k], &p, &s, &err), 0);
+        nas_candidate c[6];
+        int n, total = 0;
+        uint64_t seen[4];
+        for (int round = 0; round < 3; round++) {
+            assert_int_equal(nas_strategy_ask(s, 2, c, &n, &err), 0);
+            for (int i = 0; i < n; i++) {
+                uint64_t h = nas_arch_hash(&c[i].arch);
+                for (int j = 0; j < total; j++) assert_true(seen[j] != h);
+                assert_true(total < 4);
+                seen[total++] = h;
+                tell(s, &c[i], NAS_OBS_OK, NULL);
+            }
+        }
+        assert_int_equal(total, 4);
+        nas_strategy_free(&s);
+    }
+    nas_space_free(&tiny);
+    nas_cfg_free(&doc);
+}
+
 /* The pseudo-gradient regression recovers a linear target exactly. */
 static void test_llr_regression(void **state) {
     (void)state;
@@ -286,7 +325,7 @@ static void test_llr_option_errors(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_vector_strategies), cmocka_unit_test(test_pending_and_wrong_state),
-        cmocka_unit_test(test_llr_regression),    cmocka_unit_test(test_llr_phases_and_resume),
+        cmocka_unit_test(test_exhausted_space),   cmocka_unit_test(test_llr_regression),    cmocka_unit_test(test_llr_phases_and_resume),
         cmocka_unit_test(test_llr_option_errors),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
