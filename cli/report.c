@@ -11,9 +11,12 @@
  * model is the highest top-1 within the tier's latency bound.
  *
  * Scatter plots of a million results would make a page no browser draws, so
- * points that fall on the same half-pixel are drawn once (a bitmap of the
- * plot area remembers which half-pixels are taken); the front, the tiers and
- * the tables are always complete.
+ * points that fall in the same 2 x 2 pixel cell are drawn once (a bitmap of
+ * the plot area remembers which cells are taken; the dots are 4-6 pixels
+ * wide, so nothing visible is lost): a page stays a few MB at most whatever
+ * the number of results. For the same reason the front table lists at most
+ * REPORT_MAX_FRONT_ROWS points spread evenly along the front (the chart
+ * draws all of them, and `nas pareto` lists all).
  */
 #include "cli/report.h"
 
@@ -31,6 +34,8 @@
 #define REPORT_MAX_TIERS 8
 #define REPORT_BUSY_BINS 80
 #define REPORT_MAX_WORKER_BARS 30
+#define REPORT_MAX_FRONT_ROWS 40
+#define REPORT_CELL_PX 2
 #define REPORT_WIDE 1100
 #define REPORT_HALF 536
 
@@ -105,21 +110,22 @@ static void sb_append_escaped(nas_sb *sb, const char *text) {
     }
 }
 
-/* Half-pixel occupancy of a plot area: true the first time a spot is seen. */
+/* Occupancy of the REPORT_CELL_PX cells of a plot area: true the first time
+ * a cell is seen. */
 typedef struct pixel_set {
     uint8_t *bits;
     int w, h;
 } pixel_set;
 
 static bool pixel_set_init(pixel_set *s, const nas_chart *c) {
-    s->w = (int)((c->right - c->left) * 2) + 2;
-    s->h = (int)((c->bottom - c->top) * 2) + 2;
+    s->w = (int)((c->right - c->left) / REPORT_CELL_PX) + 2;
+    s->h = (int)((c->bottom - c->top) / REPORT_CELL_PX) + 2;
     s->bits = calloc(((size_t)s->w * s->h + 7) / 8, 1);
     return s->bits != NULL;
 }
 
 static bool pixel_set_first(pixel_set *s, const nas_chart *c, double px, double py) {
-    int x = (int)((px - c->left) * 2), y = (int)((py - c->top) * 2);
+    int x = (int)((px - c->left) / REPORT_CELL_PX), y = (int)((py - c->top) / REPORT_CELL_PX);
     if (x < 0 || y < 0 || x >= s->w || y >= s->h) return false; /* outside: clipped anyway */
     size_t bit = (size_t)y * s->w + x;
     if (s->bits[bit / 8] & (1u << (bit % 8))) return false;
@@ -385,14 +391,22 @@ static int write_front_chart(report *r) {
                 r->batch, r->precision);
 
     /* The front as a table, fastest first. */
-    put(r, "<h2>Pareto front</h2>\n<table><tr><th>job</th><th>top-1</th><th>latency (ms)</th>"
+    put(r, "<h2>Pareto front</h2>\n");
+    size_t rows = n_front < REPORT_MAX_FRONT_ROWS ? n_front : REPORT_MAX_FRONT_ROWS;
+    if (rows < n_front)
+        fprintf(r->out, "<p class=\"note\">%zu of the %zu front points, spread evenly from the "
+                        "fastest to the most accurate; <code>nas pareto</code> lists them all.</p>\n",
+                rows, n_front);
+    put(r, "<table><tr><th>job</th><th>top-1</th><th>latency (ms)</th>"
            "<th>params</th><th>MACs</th><th>arch hash</th><th>device</th></tr>\n");
     sqlite3_stmt *detail = NULL;
     rc = nas_query_prepare(r->store,
                            "SELECT res.params, res.macs, j.arch_hash, res.device, res.simulated "
                            "FROM results res JOIN jobs j ON j.id = res.job WHERE res.job = ?1",
                            &detail, r->err);
-    for (size_t i = 0; rc == 0 && i < n_front; i++) {
+    for (size_t row = 0; rc == 0 && row < rows; row++) {
+        /* row 0 is the fastest point and row rows-1 the most accurate */
+        size_t i = rows > 1 ? row * (n_front - 1) / (rows - 1) : 0;
         const nas_pareto_point *p = &pts[front[i]];
         sqlite3_reset(detail);
         sqlite3_bind_int64(detail, 1, p->id);

@@ -61,7 +61,8 @@ static int64_t add_job(nas_store *store, int64_t experiment, nas_store_kind kind
     return id;
 }
 
-static void build_fixture(fixture *f) {
+/* all_on_front: top-1 rises with latency, so every trained result is on the front. */
+static void build_fixture(fixture *f, bool all_on_front) {
     snprintf(f->dir, sizeof f->dir, "/tmp/test_report.XXXXXX");
     assert_non_null(mkdtemp(f->dir));
     snprintf(f->db, sizeof f->db, "%s/results.db", f->dir);
@@ -88,6 +89,7 @@ static void build_fixture(fixture *f) {
         f->job[i] = add_job(store, experiment, NAS_STORE_TRAIN, i);
         f->latency[i] = 0.4 + 4.6 * nas_rng_uniform(&rng);
         f->top1[i] = 0.55 + 0.3 * (1 - exp(-f->latency[i])) - 0.08 * nas_rng_uniform(&rng);
+        if (all_on_front) f->top1[i] = 0.5 + 0.05 * f->latency[i];
         f->sim[i] = i % 3 == 0;
         nas_store_result r = {.job = f->job[i], .attempt = 1, .worker = names[i % WORKERS],
                               .has_accuracy = true, .top1 = f->top1[i], .top5 = f->top1[i] + 0.1,
@@ -188,7 +190,7 @@ static int table_job_ids(const char *html, const char *heading, int64_t *ids, in
 static void test_front_and_tiers_match_brute_force(void **state) {
     (void)state;
     static fixture f;
-    build_fixture(&f);
+    build_fixture(&f, false);
     nas_report_opts opts = {.source = f.db, .generated_at = nas_now_wall()};
     char *html = render(&f, &opts, true);
 
@@ -261,6 +263,31 @@ static void test_front_and_tiers_match_brute_force(void **state) {
     remove_fixture(&f);
 }
 
+/* A front longer than the table's cap: evenly spread rows, fastest and most
+ * accurate included, and a note saying so. */
+static void test_long_front_is_sampled_in_the_table(void **state) {
+    (void)state;
+    static fixture f;
+    build_fixture(&f, true);
+    nas_report_opts opts = {.generated_at = nas_now_wall()};
+    char *html = render(&f, &opts, false);
+    assert_non_null(strstr(html, "240 trained results, 240 on the Pareto front"));
+    assert_non_null(strstr(html, "40 of the 240 front points"));
+    int64_t listed[TRAINED];
+    int n = table_job_ids(html, "<h2>Pareto front</h2>", listed, TRAINED);
+    assert_int_equal(n, 40);
+    int fastest = 0, slowest = 0;
+    for (int i = 1; i < TRAINED; i++) {
+        if (f.latency[i] < f.latency[fastest]) fastest = i;
+        if (f.latency[i] > f.latency[slowest]) slowest = i;
+    }
+    assert_int_equal(listed[0], f.job[fastest]);
+    assert_int_equal(listed[39], f.job[slowest]);
+    for (int i = 1; i < n; i++) assert_true(listed[i] != listed[i - 1]);
+    free(html);
+    remove_fixture(&f);
+}
+
 static void test_empty_experiment_renders(void **state) {
     (void)state;
     static fixture f;
@@ -290,7 +317,7 @@ static void test_empty_experiment_renders(void **state) {
 static void test_command_writes_atomically_and_checks_arguments(void **state) {
     (void)state;
     static fixture f;
-    build_fixture(&f);
+    build_fixture(&f, false);
     char out[128], tmp[140];
     snprintf(out, sizeof out, "%s/report.html", f.dir);
     snprintf(tmp, sizeof tmp, "%s.tmp", out);
@@ -319,6 +346,7 @@ static void test_command_writes_atomically_and_checks_arguments(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_front_and_tiers_match_brute_force),
+        cmocka_unit_test(test_long_front_is_sampled_in_the_table),
         cmocka_unit_test(test_empty_experiment_renders),
         cmocka_unit_test(test_command_writes_atomically_and_checks_arguments),
     };
