@@ -447,24 +447,24 @@ static void print_table(const pareto_report *r) {
            r->hv_ref_source);
 }
 
-static void print_csv(const pareto_report *r) {
-    printf("job,latency_ms,%s,batch,precision,on_front,sim\n", r->o->y_name);
-    size_t next_front = 0;
-    /* front indices ascend in x and so do the all-points rows: one merge. */
+static int print_csv(const pareto_report *r, nas_err *err) {
+    /* --all: mark front rows; without it only front rows are printed. */
     bool *on_front = NULL;
     if (r->o->all_points) {
         on_front = calloc(r->set->n ? r->set->n : 1, sizeof *on_front);
-        if (!on_front) return;
+        if (!on_front) return nas_err_set(err, NAS_ENOMEM, "out of memory listing %zu results", r->set->n);
         for (size_t i = 0; i < r->n_front; i++) on_front[r->front[i]] = true;
     }
+    printf("job,latency_ms,%s,batch,precision,on_front,sim\n", r->o->y_name);
     size_t rows = r->o->all_points ? r->set->n : r->n_front;
     for (size_t i = 0; i < rows; i++) {
-        size_t k = r->o->all_points ? i : r->front[next_front++];
+        size_t k = r->o->all_points ? i : r->front[i];
         const nas_pareto_point *p = &r->set->pts[k];
         printf("%" PRId64 ",%.9g,%.9g,%d,%s,%d,%d\n", p->id, p->x, p->y, r->o->batch, r->o->precision,
                r->o->all_points ? on_front[k] : 1, r->set->simulated[k]);
     }
     free(on_front);
+    return 0;
 }
 
 static int print_json(const pareto_report *r, nas_err *err) {
@@ -587,7 +587,7 @@ int nas_cmd_pareto(int argc, char **argv) {
         if (!(report.hv_ref_x > 0)) report.hv_ref_x = 1; /* no results: HV 0 of a unit box */
         report.hypervolume = nas_pareto_hypervolume(set.pts, front, n_front, report.hv_ref_x, 0.0);
         default_tiers(&set, front, n_front, &o);
-        if (strcmp(o.format, "csv") == 0) print_csv(&report);
+        if (strcmp(o.format, "csv") == 0) rc = print_csv(&report, &err);
         else if (strcmp(o.format, "json") == 0) rc = print_json(&report, &err);
         else print_table(&report);
         if (!rc && o.svg_path) rc = write_svg(&report, &err);

@@ -274,6 +274,17 @@ static void test_pareto_json_hypervolume_and_tiers(void **state) {
     cJSON_Delete(doc);
     free(text);
 
+    /* --y top5 ranks by top-5 (here top1 + 0.1, capped at 1): same order, same front. */
+    text = run_nas_ok("pareto --db %s --format json --y top5 --hv-ref 5", f->db);
+    doc = cJSON_Parse(text);
+    assert_non_null(doc);
+    assert_int_equal(cJSON_GetArraySize(json_get(doc, "front")), 4);
+    assert_true(fabs(json_get(cJSON_GetArrayItem(json_get(doc, "front"), 3), "top5")->valuedouble - 1.0) < 1e-9);
+    /* 0.5*0.3 + 1*0.6 + 2*0.8 + 1*1.0 = 3.35 */
+    assert_true(fabs(json_get(json_get(doc, "hypervolume"), "value")->valuedouble - 3.35) < 1e-9);
+    cJSON_Delete(doc);
+    free(text);
+
     /* Another batch is another axis: latencies at batch 8 are 4x. */
     text = run_nas_ok("pareto --db %s --format json --x latency@8 --hv-ref 20", f->db);
     doc = cJSON_Parse(text);
