@@ -218,14 +218,17 @@ static int write_summary(report *r, const nas_report_opts *o) {
         put(r, "</code>");
     }
     put(r, "</p>\n");
+    char sim_count[32], eval_count[32];
+    format_count(simulated, sim_count, sizeof sim_count);
+    format_count(evaluations, eval_count, sizeof eval_count);
     if (r->any_sim)
         fprintf(r->out,
-                "<p class=\"banner\"><b>Simulated results.</b> %lld of the %lld evaluations come "
+                "<p class=\"banner\"><b>Simulated results.</b> %s of the %s evaluations come "
                 "from the <code>sim</code> evaluator: accuracy is a fixed function of the "
                 "architecture plus noise and latency comes from the cost model, not from training "
                 "and timing a network. They are drawn hollow and tagged "
                 "<span class=\"tag-sim\">sim</span>.</p>\n",
-                (long long)simulated, (long long)evaluations);
+                sim_count, eval_count);
 
     int64_t failed = 0, waiting = 0, infeasible = 0;
     for (int k = 0; k < NAS_STORE_KIND_COUNT; k++) {
@@ -238,9 +241,10 @@ static int write_summary(report *r, const nas_report_opts *o) {
     format_count(counts[NAS_STORE_MEASURE][NAS_JOB_DONE] + infeasible, b, sizeof b);
     format_count(failed, c, sizeof c);
     format_count(waiting, d, sizeof d);
+    char budget_count[32];
+    format_count(e->budget_evaluations, budget_count, sizeof budget_count);
     if (e->budget_evaluations > 0)
-        snprintf(budget, sizeof budget, "of %lld budgeted, %s waiting",
-                 (long long)e->budget_evaluations, d);
+        snprintf(budget, sizeof budget, "of %s budgeted, %s waiting", budget_count, d);
     else
         snprintf(budget, sizeof budget, "%s waiting", d);
     double span = last - first;
