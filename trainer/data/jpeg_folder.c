@@ -319,53 +319,65 @@ static int read_whole_file(const char *path, unsigned char **out, size_t *len, n
     return 0;
 }
 
-/* Bilinear sample of channel c at (x, y) of an interleaved image of rows
- * [row0, row0 + rows), clamped to its edges. */
-static inline float sample(const unsigned char *pixels, int width, int row0, int rows,
-                           int components, int c, double x, double y) {
-    if (x < 0) x = 0;
-    if (x > width - 1) x = width - 1;
-    if (y < row0) y = row0;
-    if (y > row0 + rows - 1) y = row0 + rows - 1;
-    int x0 = (int)x, y0 = (int)y;
-    int x1 = x0 + 1 < width ? x0 + 1 : x0;
-    int y1 = y0 + 1 < row0 + rows ? y0 + 1 : y0;
-    double fx = x - x0, fy = y - y0;
-    const unsigned char *r0 = pixels + (size_t)(y0 - row0) * width * components;
-    const unsigned char *r1 = pixels + (size_t)(y1 - row0) * width * components;
-    double top = r0[x0 * components + c] * (1 - fx) + r0[x1 * components + c] * fx;
-    double bottom = r1[x0 * components + c] * (1 - fx) + r1[x1 * components + c] * fx;
-    return (float)(top * (1 - fy) + bottom * fy);
+/* One output coordinate's bilinear taps along an axis: the two source
+ * indices and the weight of the second. */
+typedef struct bilinear_tap {
+    int i0, i1;
+    float w1;
+} bilinear_tap;
+
+/* Taps of `size` output samples whose centres map to origin + (k + 0.5) *
+ * step - 0.5 in source coordinates (pixel centres at integers, the
+ * align_corners=False convention), clamped to [lo, hi]; k runs backwards when
+ * flip. Computed once per axis, so the inner loop only reads and blends. */
+static void make_taps(bilinear_tap *taps, int size, double origin, double step, int lo, int hi,
+                      bool flip) {
+    for (int k = 0; k < size; k++) {
+        int from = flip ? size - 1 - k : k;
+        double at = origin + (from + 0.5) * step - 0.5;
+        if (at < lo) at = lo;
+        if (at > hi) at = hi;
+        int i0 = (int)at;
+        taps[k] = (bilinear_tap){i0, i0 + 1 <= hi ? i0 + 1 : i0, (float)(at - i0)};
+    }
 }
 
-/* Maps the crop box (original-image coordinates) of the decoded rows onto
- * size x size planar RGB, mirrored when box->flip. CMYK as libjpeg returns
- * it from Adobe files is inverted (255 = no ink), so R = C * K / 255. */
-static void resample_crop(const unsigned char *pixels, int width, int row0, int rows,
+/* Maps the crop box (original-image coordinates) of the decoded rows
+ * [row0, row0 + rows) onto size x size planar RGB, mirrored when box->flip.
+ * CMYK as libjpeg returns it from Adobe files is inverted (255 = no ink),
+ * so R = C * K / 255. Returns false when out of memory. */
+static bool resample_crop(const unsigned char *pixels, int width, int row0, int rows,
                           int components, bool cmyk, const crop_box *box, double scale_x,
                           double scale_y, int size, uint8_t *out) {
-    size_t plane = (size_t)size * size;
-    double step_x = box->w * scale_x / size, step_y = box->h * scale_y / size;
+    bilinear_tap *columns = malloc(2 * (size_t)size * sizeof *columns);
+    if (columns == NULL) return false;
+    bilinear_tap *lines = columns + size;
+    make_taps(columns, size, box->x * scale_x, box->w * scale_x / size, 0, width - 1, box->flip);
+    make_taps(lines, size, box->y * scale_y, box->h * scale_y / size, row0, row0 + rows - 1, false);
+    size_t plane = (size_t)size * size, stride = (size_t)width * components;
     for (int oy = 0; oy < size; oy++) {
-        double y = box->y * scale_y + (oy + 0.5) * step_y - 0.5;
+        const unsigned char *r0 = pixels + (size_t)(lines[oy].i0 - row0) * stride;
+        const unsigned char *r1 = pixels + (size_t)(lines[oy].i1 - row0) * stride;
+        float wy = lines[oy].w1;
+        uint8_t *dst = out + (size_t)oy * size;
         for (int ox = 0; ox < size; ox++) {
-            int column = box->flip ? size - 1 - ox : ox;
-            double x = box->x * scale_x + (column + 0.5) * step_x - 0.5;
-            float rgb[3];
-            if (cmyk) {
-                float k = sample(pixels, width, row0, rows, 4, 3, x, y);
-                for (int c = 0; c < 3; c++)
-                    rgb[c] = sample(pixels, width, row0, rows, 4, c, x, y) * k / 255.0f;
-            } else {
-                for (int c = 0; c < 3; c++)
-                    rgb[c] = sample(pixels, width, row0, rows, components, c, x, y);
+            size_t a = (size_t)columns[ox].i0 * components, b = (size_t)columns[ox].i1 * components;
+            float wx = columns[ox].w1, v[4];
+            for (int c = 0; c < components && c < 4; c++) {
+                float top = r0[a + c] + (r0[b + c] - r0[a + c]) * wx;
+                float bottom = r1[a + c] + (r1[b + c] - r1[a + c]) * wx;
+                v[c] = top + (bottom - top) * wy;
             }
+            if (cmyk)
+                for (int c = 0; c < 3; c++) v[c] = v[c] * v[3] / 255.0f;
             for (int c = 0; c < 3; c++) {
-                float v = rgb[c] + 0.5f;
-                out[c * plane + (size_t)oy * size + ox] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+                float q = v[c] + 0.5f;
+                dst[c * plane + ox] = (uint8_t)(q < 0 ? 0 : q > 255 ? 255 : q);
             }
         }
     }
+    free(columns);
+    return true;
 }
 
 /* Decodes the JPEG in data into out. Everything libjpeg may longjmp over is
@@ -428,9 +440,9 @@ static int decode_crop(const char *path, const unsigned char *data, size_t len,
     int rc = 0;
     if (jerr.warned)
         rc = nas_err_set(err, NAS_EPARSE, "%s: corrupt JPEG data: %s", path, jerr.message);
-    else
-        resample_crop(rows_buffer, out_w, row0, rows, components, cmyk, &box, scale_x, scale_y,
-                      o->size, out);
+    else if (!resample_crop(rows_buffer, out_w, row0, rows, components, cmyk, &box, scale_x,
+                            scale_y, o->size, out))
+        rc = nas_err_set(err, NAS_ENOMEM, "%s: out of memory resampling", path);
     free(rows_buffer);
     return rc;
 }
