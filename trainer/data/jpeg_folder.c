@@ -105,9 +105,9 @@ static int list_entries(const char *dir, bool want_dirs, name_list *out, nas_err
         if (entry->d_name[0] == '.') continue;
         char *path = join_path(dir, entry->d_name);
         if (path == NULL) break;
-        struct stat st;
-        bool is_dir = stat(path, &st) == 0 && S_ISDIR(st.st_mode);
-        bool is_file = !is_dir && stat(path, &st) == 0 && S_ISREG(st.st_mode);
+        struct stat st; /* stat, not d_type: follows symlinks and works on every file system */
+        bool exists = stat(path, &st) == 0;
+        bool is_dir = exists && S_ISDIR(st.st_mode), is_file = exists && S_ISREG(st.st_mode);
         free(path);
         bool wanted = want_dirs ? is_dir : is_file && has_jpeg_extension(entry->d_name);
         if (wanted && name_list_push(out, strdup(entry->d_name)) != 0) {
