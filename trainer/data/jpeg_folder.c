@@ -104,7 +104,10 @@ static int list_entries(const char *dir, bool want_dirs, name_list *out, nas_err
     while ((entry = readdir(d)) != NULL) {
         if (entry->d_name[0] == '.') continue;
         char *path = join_path(dir, entry->d_name);
-        if (path == NULL) break;
+        if (path == NULL) {
+            closedir(d);
+            return nas_err_set(err, NAS_ENOMEM, "out of memory listing %s", dir);
+        }
         struct stat st; /* stat, not d_type: follows symlinks and works on every file system */
         bool exists = stat(path, &st) == 0;
         bool is_dir = exists && S_ISDIR(st.st_mode), is_file = exists && S_ISREG(st.st_mode);
