@@ -109,6 +109,8 @@ static void im2col(const nas_conv_desc *d, int channels, const float *x, float *
     }
 }
 
+static void valid_range(int size, int out, int s, int p, int tap, int *lo, int *hi);
+
 /* x[c][iy][ix] += col[...] (the adjoint of im2col); x must be initialised. */
 static void col2im(const nas_conv_desc *d, int channels, const float *col, float *x)
 {
@@ -117,18 +119,21 @@ static void col2im(const nas_conv_desc *d, int channels, const float *col, float
     for (int c = 0; c < channels; c++) {
         float *xc = x + (size_t)c * hi * wi;
         for (int ky = 0; ky < k; ky++) {
+            int oy0, oy1;
+            valid_range(hi, ho, s, p, ky, &oy0, &oy1);
             for (int kx = 0; kx < k; kx++) {
+                int ox0, ox1;
+                valid_range(wi, wo, s, p, kx, &ox0, &ox1);
                 const float *row = col + ((size_t)(c * k + ky) * k + kx) * ho * wo;
-                for (int oy = 0; oy < ho; oy++) {
-                    int iy = oy * s - p + ky;
-                    if (iy < 0 || iy >= hi)
-                        continue;
-                    float *xr = xc + (size_t)iy * wi;
+                for (int oy = oy0; oy < oy1; oy++) {
+                    float *xr = xc + (size_t)(oy * s - p + ky) * wi - p + kx;
                     const float *r = row + (size_t)oy * wo;
-                    for (int ox = 0; ox < wo; ox++) {
-                        int ix = ox * s - p + kx;
-                        if (ix >= 0 && ix < wi)
-                            xr[ix] += r[ox];
+                    if (s == 1) {
+                        for (int ox = ox0; ox < ox1; ox++)
+                            xr[ox] += r[ox];
+                    } else {
+                        for (int ox = ox0; ox < ox1; ox++)
+                            xr[ox * s] += r[ox];
                     }
                 }
             }
