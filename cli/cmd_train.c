@@ -226,8 +226,7 @@ int nas_cmd_train(int argc, char **argv) {
     fflush(stdout);
     nas_eval_metrics m = {0};
     rc = nas_trainer_fit(t, &err);
-    if (!rc) rc = nas_trainer_evaluate(t, &m, &err);
-    if (!rc && out_path) rc = nas_trainer_save(t, out_path, &err);
+    if (!rc) rc = nas_trainer_evaluate(t, &m, &err); /* fit saved --out after every epoch */
     if (rc) {
         fprintf(stderr, "\nnas train: %s\n", err.msg);
         nas_trainer_free(&t);

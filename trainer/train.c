@@ -48,7 +48,8 @@ static int create_backend(const nas_trainer_opts *opts, const nas_recipe *r, nas
     if (strcmp(name, "cpu") == 0) {
         if (strcmp(r->precision, "fp32") != 0)
             return nas_err_set(err, NAS_EINVAL,
-                               "the cpu backend trains in fp32 only; recipe precision is %s",
+                               "the cpu backend computes in fp32 only; precision %s needs the "
+                               "cuda backend",
                                r->precision);
         return nas_backend_cpu_new(r->threads, be, err);
     }
