@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # bench/gpu_vs_torch/bundle.sh - builds the GPU programs here (optimised, no
 # sanitizers) and gathers them with the non-system shared libraries they need
-# into gpu-bundle/ (git-ignored through .git/info/exclude), small enough to
-# carry to a GPU machine that has the NVIDIA libraries (cuDNN 9, cuBLAS 13,
+# into gpu-bundle/, then packs it into gpu-carry/ (see the end), to carry to
+# a GPU machine that has the NVIDIA libraries (cuDNN 9, cuBLAS 13,
 # cudart 13, e.g. from PyTorch's nvidia/* wheels) but not Debian's.
 #
 # Usage (from the repository root):   bash bench/gpu_vs_torch/bundle.sh
-# then on the GPU machine:             bash bench/gpu_vs_torch/run.sh   (see there)
+# then on the GPU machine (carry gpu-carry): bash bench/gpu_vs_torch/run.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 build="${BUILD_DIR:-build-gpu}"
@@ -33,15 +33,19 @@ done | sort -u | while read -r lib; do
     *) cp -L "$lib" gpu-bundle/lib/ ;;
   esac
 done
-grep -qx '/gpu-bundle/' .git/info/exclude 2>/dev/null || echo '/gpu-bundle/' >> .git/info/exclude
-# Fashion-MNIST for the accuracy run, as a separate folder: it and the bundle
-# together pass the 64 MiB a device call carries, so they travel in two calls
-# (a carried ignored folder stays on the machine for the next call).
+# What travels: gpu-carry/bundle.tar.xz (the folder above, compressed: the
+# OpenBLAS library alone is 36 MB) and Fashion-MNIST for the accuracy run,
+# together under the 64 MiB a device call carries. Both folders are
+# git-ignored through .git/info/exclude.
+mkdir -p .git/info gpu-carry
+for d in /gpu-bundle/ /gpu-carry/; do
+  grep -qx "$d" .git/info/exclude 2>/dev/null || echo "$d" >> .git/info/exclude
+done
+tar -cJf gpu-carry/bundle.tar.xz gpu-bundle
 data_src="${NAS_DATA_DIR:-/usr/share/datasets}/fashion-mnist"
 if [ -d "$data_src" ]; then
-  mkdir -p gpu-data/fashion-mnist
-  cp "$data_src"/*-ubyte.gz gpu-data/fashion-mnist/
-  grep -qx '/gpu-data/' .git/info/exclude || echo '/gpu-data/' >> .git/info/exclude
+  mkdir -p gpu-carry/fashion-mnist
+  cp "$data_src"/*-ubyte.gz gpu-carry/fashion-mnist/
 fi
-du -sh gpu-bundle gpu-bundle/bin gpu-bundle/lib gpu-data 2>/dev/null
-echo "carry [\"gpu-bundle\"] for run.sh tests|train|infer, [\"gpu-data\"] for run.sh fmnist"
+du -sh gpu-bundle gpu-carry
+echo 'device tool: carry ["gpu-carry"], command "bash bench/gpu_vs_torch/run.sh all" (or tests|train|infer|fmnist)'
