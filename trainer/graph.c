@@ -33,7 +33,8 @@ static int grow(void **items, int *cap, int need, size_t size, nas_err *err)
     return 0;
 }
 
-/* Adds an activation tensor (value and, unless it is the input, gradient). */
+/* Adds an activation tensor; its gradient buffer (unless it is the input)
+ * comes later from plan_gradients. */
 static int add_tensor(nas_net *net, int c, int h, int w, bool with_grad, int *out, nas_err *err)
 {
     int rc = grow((void **)&net->tensors, &net->cap_tensors, net->n_tensors + 1,
@@ -45,9 +46,8 @@ static int add_tensor(nas_net *net, int c, int h, int w, bool with_grad, int *ou
     t->h = h;
     t->w = w;
     nas_shape shape = {net->max_batch, c, h, w};
+    t->wants_grad = with_grad;
     rc = net->be->buf_new(net->be, NAS_BUF_ACT, shape, &t->val, err);
-    if (rc == 0 && with_grad)
-        rc = net->be->buf_new(net->be, NAS_BUF_ACT, shape, &t->grad, err);
     if (rc < 0)
         return rc; /* freed with the net: n_tensors counts it below */
     *out = net->n_tensors++;
@@ -395,6 +395,105 @@ static int build_head(nas_net *net, int in, nas_err *err)
     return 0;
 }
 
+/* ---- gradient memory plan ----
+ * Backward runs the nodes in reverse, so the gradient of a tensor is live
+ * from the backward step of its last consumer (the first to write it) to the
+ * step of its producer (the last to read it); the logits' gradient is written
+ * by the loss, before step 0. Tensors whose intervals do not overlap share a
+ * buffer: at each step the tensors that start there take the smallest free
+ * buffer that is large enough (or a new one), and the tensors whose producer
+ * ran give theirs back. This roughly halves the gradient memory of a deep
+ * network, which is what bounds the batch on a GPU. */
+
+static int pool_take(nas_net *net, bool *busy, size_t need, nas_shape shape, nas_buf **out,
+                     nas_err *err)
+{
+    int best = -1;
+    for (int i = 0; i < net->n_grad_pool; i++) {
+        size_t cap = net->grad_pool_cap[i];
+        if (!busy[i] && cap >= need && (best < 0 || cap < net->grad_pool_cap[best]))
+            best = i;
+    }
+    if (best < 0) {
+        size_t n = (size_t)net->n_grad_pool + 1;
+        nas_buf **grown = realloc(net->grad_pool, n * sizeof(*grown));
+        if (grown)
+            net->grad_pool = grown;
+        size_t *caps = grown ? realloc(net->grad_pool_cap, n * sizeof(*caps)) : NULL;
+        if (!caps)
+            return nas_err_set(err, NAS_ENOMEM, "network graph: out of memory");
+        net->grad_pool_cap = caps;
+        caps[n - 1] = need;
+        net->grad_pool[n - 1] = NULL;
+        int rc = net->be->buf_new(net->be, NAS_BUF_ACT, shape, &net->grad_pool[net->n_grad_pool],
+                                  err);
+        if (rc < 0)
+            return rc;
+        best = net->n_grad_pool++;
+    }
+    busy[best] = true;
+    *out = net->grad_pool[best];
+    return 0;
+}
+
+static int plan_gradients(nas_net *net, nas_err *err)
+{
+    int nt = net->n_tensors, nn = net->n_nodes, rc = 0;
+    int *start = malloc((size_t)nt * sizeof(int)), *end = malloc((size_t)nt * sizeof(int));
+    int *slot = malloc((size_t)nt * sizeof(int));
+    bool *busy = calloc((size_t)nt + 1, sizeof(bool)); /* pool size <= tensors */
+    if (!start || !end || !slot || !busy) {
+        rc = nas_err_set(err, NAS_ENOMEM, "network graph: out of memory");
+        goto done;
+    }
+    for (int t = 0; t < nt; t++) {
+        start[t] = nn; /* never written: no buffer */
+        end[t] = -2;
+        slot[t] = -1;
+    }
+    /* backward step of node i is nn - 1 - i */
+    for (int i = 0; i < nn; i++) {
+        const net_node *nd = &net->nodes[i];
+        int step = nn - 1 - i;
+        int reads[8] = {nd->in, nd->residual, -1, -1, -1, -1, -1, -1};
+        int writes[8] = {nd->out, -1, -1, -1, -1, -1, -1, -1};
+        if (nd->op == NODE_SE) { /* its temporaries live inside its own step */
+            int tmp[5] = {nd->se_pooled, nd->se_reduced, nd->se_reduced_act, nd->se_expanded,
+                          nd->se_gate};
+            for (int k = 0; k < 5; k++)
+                reads[2 + k] = writes[1 + k] = tmp[k];
+        }
+        for (int k = 0; k < 8; k++) /* consumers: their step writes the gradient */
+            if (reads[k] >= 0 && step < start[reads[k]])
+                start[reads[k]] = step;
+        for (int k = 0; k < 8; k++) /* producer: its step reads the gradient last */
+            if (writes[k] >= 0 && step > end[writes[k]])
+                end[writes[k]] = step;
+    }
+    start[net->logits] = -1; /* written by the loss */
+    for (int step = -1; step < nn && rc == 0; step++) {
+        for (int t = 0; t < nt && rc == 0; t++) {
+            net_tensor *tt = &net->tensors[t];
+            if (!tt->wants_grad || start[t] != step)
+                continue;
+            nas_shape shape = {net->max_batch, tt->c, tt->h, tt->w};
+            rc = pool_take(net, busy, nas_shape_count(shape), shape, &tt->grad, err);
+            for (int i = 0; rc == 0 && i < net->n_grad_pool; i++)
+                if (net->grad_pool[i] == tt->grad)
+                    slot[t] = i;
+        }
+        for (int t = 0; t < nt; t++)
+            if (slot[t] >= 0 && end[t] == step)
+                busy[slot[t]] = false;
+    }
+done:
+    free(start);
+    free(end);
+    free(slot);
+    free(busy);
+    return rc;
+}
+
 int nas_net_new(const nas_arch *arch, const nas_backend *be, int max_batch, uint64_t seed,
                 nas_net **out, nas_err *err)
 {
@@ -423,6 +522,8 @@ int nas_net_new(const nas_arch *arch, const nas_backend *be, int max_batch, uint
             rc = build_layer(net, i, j, cur, &cur, err);
     if (rc == 0)
         rc = build_head(net, cur, err);
+    if (rc == 0)
+        rc = plan_gradients(net, err);
     nas_shape labels = {max_batch, 1, 1, 1}, stats = {NAS_LOSS_STATS, 1, 1, 1};
     if (rc == 0)
         rc = be->buf_new(be, NAS_BUF_I32, labels, &net->labels, err);
@@ -454,10 +555,12 @@ void nas_net_free(nas_net **netp)
         be->buf_free(be, &n->save_invstd);
         be->buf_free(be, &n->mask);
     }
-    for (int i = 0; i < net->n_tensors; i++) {
+    for (int i = 0; i < net->n_tensors; i++)
         be->buf_free(be, &net->tensors[i].val);
-        be->buf_free(be, &net->tensors[i].grad);
-    }
+    for (int i = 0; i < net->n_grad_pool; i++)
+        be->buf_free(be, &net->grad_pool[i]);
+    free(net->grad_pool);
+    free(net->grad_pool_cap);
     for (int i = 0; i < net->n_params; i++) {
         free((char *)net->params[i].name);
         be->buf_free(be, &net->params[i].value);

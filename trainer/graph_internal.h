@@ -27,7 +27,8 @@ typedef enum {
 typedef struct net_tensor {
     int c, h, w;
     nas_buf *val;      /* ACT (max_batch, c, h, w) */
-    nas_buf *grad;     /* ACT, NULL for the input image */
+    nas_buf *grad;     /* ACT from the gradient pool (not owned), NULL for the input */
+    bool wants_grad;   /* everything but the input image */
     bool grad_written; /* during backward: some consumer already wrote grad */
 } net_tensor;
 
@@ -76,6 +77,12 @@ struct nas_net {
     int n_nodes, cap_nodes;
     nas_param *params;
     int n_params, cap_params;
+
+    /* Gradient buffers, shared between tensors whose gradients are never
+     * live at the same time during backward (see plan_gradients in graph.c). */
+    nas_buf **grad_pool;
+    size_t *grad_pool_cap; /* elements of each pool buffer */
+    int n_grad_pool;
 
     int input;   /* tensor index of the image */
     int logits;  /* tensor index of the logits */
