@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/log.h"
 #include "trainer/cuda/status.h"
 
 _Static_assert((int)NAS_ACTFN_NONE == (int)NAS_CUK_ACT_NONE &&
@@ -78,6 +79,23 @@ int cuda_dev_alloc(cuda_ctx *ctx, size_t bytes, const char *what, void **out, na
                            asked, what, free_s, total_s, ctx->device_name);
     }
     return nas_cu_check(NAS_CU_LIB_CUDA, rc, "cudaMalloc", __FILE__, __LINE__, err);
+}
+
+/* Pinned host memory (page-locked, so copies run asynchronously). Failure
+ * is the host's memory, not the GPU's: NAS_ENOMEM. */
+static int host_alloc_pinned(size_t bytes, const char *what, void **out, nas_err *err) {
+    *out = NULL;
+    cudaError_t rc = cudaMallocHost(out, bytes);
+    if (rc == cudaSuccess) return 0;
+    *out = NULL;
+    (void)cudaGetLastError();
+    char asked[32];
+    nas_cu_format_bytes(bytes, asked, sizeof asked);
+    if (rc == cudaErrorMemoryAllocation)
+        return nas_err_set(err, NAS_ENOMEM,
+                           "out of pinned host memory: cudaMallocHost of %s for %s failed", asked,
+                           what);
+    return nas_cu_check(NAS_CU_LIB_CUDA, rc, "cudaMallocHost", __FILE__, __LINE__, err);
 }
 
 int cuda_dev_reserve(cuda_ctx *ctx, void **buf, size_t *have, size_t bytes, const char *what,
@@ -172,12 +190,22 @@ static int cuda_buf_new(const nas_backend *be, nas_buf_kind kind, nas_shape shap
     return 0;
 }
 
+/* Frees device memory where no caller can take an error (free paths): a
+ * failure is logged, since it usually means an earlier kernel faulted. */
+static void dev_free_logged(void *p, const char *what) {
+    if (!p) return;
+    cudaError_t rc = cudaFree(p);
+    if (rc != cudaSuccess)
+        nas_warn("cuda: cudaFree of %s failed: %s (an earlier GPU fault?)", what,
+                 cudaGetErrorString(rc));
+}
+
 static void cuda_buf_free(const nas_backend *be, nas_buf **buf) {
     (void)be;
     if (!buf || !*buf) return;
     /* cudaFree waits for the device to finish with the memory. */
-    cudaFree((*buf)->data);
-    if ((*buf)->shadow) cudaFree((*buf)->shadow);
+    dev_free_logged((*buf)->data, "a buffer");
+    dev_free_logged((*buf)->shadow, "a weight copy");
     free(*buf);
     *buf = NULL;
 }
@@ -197,13 +225,9 @@ static int staging_acquire(cuda_ctx *ctx, size_t bytes, cuda_staging **out, nas_
         if (st->device) NAS_CUDA_TRY(cudaFree(st->device), err);
         st->host = st->device = NULL;
         st->bytes = 0;
-        cudaError_t hrc = cudaMallocHost(&st->host, bytes);
-        if (hrc != cudaSuccess) {
-            st->host = NULL;
-            return nas_cu_check(NAS_CU_LIB_CUDA, hrc, "cudaMallocHost (upload staging)", __FILE__,
-                                __LINE__, err);
-        }
-        int rc = cuda_dev_alloc(ctx, bytes, "upload staging", &st->device, err);
+        int rc = host_alloc_pinned(bytes, "upload staging", &st->host, err);
+        if (rc < 0) return rc;
+        rc = cuda_dev_alloc(ctx, bytes, "upload staging", &st->device, err);
         if (rc < 0) return rc;
         st->bytes = bytes;
     }
@@ -292,7 +316,8 @@ static int cuda_download(const nas_backend *be, const nas_buf *src, void *dst, s
         if (ctx->download_host) NAS_CUDA_TRY(cudaFreeHost(ctx->download_host), err);
         ctx->download_host = NULL;
         ctx->download_bytes = 0;
-        NAS_CUDA_TRY(cudaMallocHost(&ctx->download_host, bytes), err);
+        int rc = host_alloc_pinned(bytes, "download staging", &ctx->download_host, err);
+        if (rc < 0) return rc;
         ctx->download_bytes = bytes;
     }
     if (transposed) {
@@ -506,8 +531,8 @@ static int ctx_init(cuda_ctx *ctx, const nas_cuda_options *opt, nas_err *err) {
     rc = cuda_dev_alloc(ctx, CUDA_FLAGS * sizeof(int), "status flags", (void **)&ctx->dev_flags, err);
     if (rc < 0) return rc;
     NAS_CUDA_TRY(cudaMemsetAsync(ctx->dev_flags, 0, CUDA_FLAGS * sizeof(int), ctx->stream), err);
-    NAS_CUDA_TRY(cudaMallocHost((void **)&ctx->host_flags, CUDA_FLAGS * sizeof(int)), err);
-    return 0;
+    return host_alloc_pinned(CUDA_FLAGS * sizeof(int), "status flags", (void **)&ctx->host_flags,
+                             err);
 }
 
 int nas_backend_cuda_new(const nas_cuda_options *opt, nas_backend **out, nas_err *err) {

@@ -189,17 +189,29 @@ static int choose_algo(cuda_ctx *ctx, const nas_conv_plan *p, int n, nas_conv_di
     NAS_CUDA_TRY(cudaStreamSynchronize(ctx->stream), err);
     candidate cands[MAX_CANDIDATES];
     int count = 0;
-    int rc = query_candidates(ctx, p, dir, ctx->opt.benchmark_algos, cands, &count, err);
+    bool measured = ctx->opt.benchmark_algos;
+    int rc = query_candidates(ctx, p, dir, measured, cands, &count, err);
+    if (rc < 0 && measured) {
+        /* cudnnFind needs memory for its trial runs; cuDNN's heuristic does
+         * not, so a shape that cannot be benchmarked can still run. */
+        (void)cudaGetLastError();
+        measured = false;
+        rc = query_candidates(ctx, p, dir, false, cands, &count, err);
+    }
     if (rc < 0) return rc;
     int pick = -1;
-    for (int i = 0; i < count && pick < 0; i++) {
-        if (cands[i].status != CUDNN_STATUS_SUCCESS) continue;
-        if (cands[i].memory > ctx->opt.workspace_limit) continue;
-        /* fp32 parity: reject anything that rounds through TF32 or fp16. */
-        if (ctx->dt == NAS_CU_F32 && cands[i].math != CUDNN_FMA_MATH &&
-            cands[i].math != CUDNN_DEFAULT_MATH)
-            continue;
-        pick = i;
+    for (int pass = 0; pass < 2 && pick < 0; pass++) {
+        for (int i = 0; i < count && pick < 0; i++) {
+            if (cands[i].status != CUDNN_STATUS_SUCCESS) continue;
+            if (cands[i].memory > ctx->opt.workspace_limit) continue;
+            /* fp32 prefers candidates reported as plain FMA math; since the
+             * descriptor asks for FMA only, any other one found still runs
+             * FMA-only below (second pass). */
+            if (pass == 0 && ctx->dt == NAS_CU_F32 && cands[i].math != CUDNN_FMA_MATH &&
+                cands[i].math != CUDNN_DEFAULT_MATH)
+                continue;
+            pick = i;
+        }
     }
     if (pick < 0)
         return nas_err_set(err, NAS_EUNSUPPORTED,
@@ -214,7 +226,7 @@ static int choose_algo(cuda_ctx *ctx, const nas_conv_plan *p, int n, nas_conv_di
                            /* fp32 always runs FMA-only, whatever cuDNN reported */
                            .math_type = ctx->dt == NAS_CU_F32 ? (int)CUDNN_FMA_MATH
                                                               : (int)cands[pick].math,
-                           .time_ms = ctx->opt.benchmark_algos ? cands[pick].time : 0.0f};
+                           .time_ms = measured ? cands[pick].time : 0.0f};
     rc = cuda_dev_reserve(ctx, &ctx->workspace, &ctx->workspace_bytes, out->workspace_bytes,
                           "cuDNN workspace", err);
     if (rc < 0) return rc;
