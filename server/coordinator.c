@@ -70,6 +70,7 @@ struct nas_coord {
 
     zhash_t *jobs;            /* "id" -> job_rec* (open jobs only) */
     zhash_t *workers;         /* hex rid -> worker_rec* */
+    zlist_t *idle;            /* keys (owned) of workers that said Ready; stale keys are skipped */
     zhash_t *seen_hashes;     /* arch_hash+kind -> "" : never evaluate twice */
     int64_t *queue;           /* ring of queued job ids */
     size_t q_head, q_len, q_cap;
@@ -84,7 +85,7 @@ struct nas_coord {
     int store_error;          /* first store failure, returned by tick */
     nas_err store_err;
 
-    double started_mono, last_lease_scan, last_progress, last_elapsed_flush;
+    double started_mono, last_lease_scan, last_worker_scan, last_progress, last_elapsed_flush;
     double prior_elapsed;     /* running seconds of earlier nasd runs */
     int64_t last_progress_results;
     double rate_ema;
@@ -444,20 +445,28 @@ static void lease_to(nas_coord *c, job_rec *j, worker_rec *w) {
     set_state(c, j, NAS_JOB_LEASED);
 }
 
+/* Hands queued jobs to workers in the order they said Ready: O(jobs handed
+ * out), not O(workers), so a thousand idle workers cost nothing per tick. */
 static void dispatch(nas_coord *c) {
     if (!c->dispatch_needed || c->finished) return;
     c->dispatch_needed = false;
-    if (c->free_slots <= 0 || c->n.queued <= 0) return;
-    for (worker_rec *w = zhash_first(c->workers); w && c->n.queued > 0; w = zhash_next(c->workers)) {
-        while (w->slots_free > 0) {
+    while (c->free_slots > 0 && c->n.queued > 0 && zlist_size(c->idle) > 0) {
+        char *key = zlist_pop(c->idle);
+        worker_rec *w = zhash_lookup(c->workers, key);
+        while (w && w->slots_free > 0 && c->n.queued > 0) {
             job_rec *j = queue_pop(c);
-            if (!j) return;
+            if (!j) break;
             lease_to(c, j, w);
-            if (c->store_error) return;
+            if (c->store_error) {
+                free(key);
+                return;
+            }
             send_job(c, w, j);
             w->slots_free--;
             c->free_slots--;
         }
+        if (w && w->slots_free > 0) zlist_append(c->idle, key); /* still has room: keep it */
+        else free(key);
     }
 }
 
@@ -518,6 +527,8 @@ static void expire_leases(nas_coord *c) {
 
 static void forget_silent_workers(nas_coord *c) {
     double now = nas_now_monotonic();
+    if (now - c->last_worker_scan < 0.25) return;
+    c->last_worker_scan = now;
     double limit = 3 * c->exp->heartbeat_seconds + 1.0;
     zlist_t *gone = NULL;
     for (worker_rec *w = zhash_first(c->workers); w; w = zhash_next(c->workers)) {
@@ -772,6 +783,10 @@ void nas_coord_on_frame(nas_coord *c, const uint8_t *peer, size_t peer_len, cons
     switch (env->body_case) {
     case NAS__ENVELOPE__BODY_READY:
         c->free_slots += (int64_t)env->ready->slots - w->slots_free;
+        if (w->slots_free == 0 && env->ready->slots > 0) {
+            char *idle_key = strdup(key);
+            if (idle_key) zlist_append(c->idle, idle_key);
+        }
         w->slots_free = (int)env->ready->slots;
         c->dispatch_needed = true;
         break;
@@ -926,11 +941,12 @@ int nas_coord_new(const nas_experiment *exp, nas_store *store, nas_coord_send_fn
     c->jobs = zhash_new();
     c->workers = zhash_new();
     c->seen_hashes = zhash_new();
+    c->idle = zlist_new();
     c->bad_logs_left = BAD_LOGS_PER_PERIOD;
     c->best_top1 = -1;
     c->started_mono = c->last_progress = c->last_elapsed_flush = nas_now_monotonic();
     int rc;
-    if (!c->jobs || !c->workers || !c->seen_hashes) {
+    if (!c->jobs || !c->workers || !c->seen_hashes || !c->idle) {
         rc = nas_err_set(err, NAS_ENOMEM, "out of memory");
         goto fail;
     }
@@ -977,6 +993,9 @@ void nas_coord_free(nas_coord **cp) {
     zhash_destroy(&c->jobs);
     zhash_destroy(&c->workers);
     zhash_destroy(&c->seen_hashes);
+    if (c->idle)
+        for (char *key = zlist_pop(c->idle); key; key = zlist_pop(c->idle)) free(key);
+    zlist_destroy(&c->idle);
     for (size_t i = 0; i < c->n_acks; i++) free(c->acks[i].rid);
     free(c->acks);
     free(c->queue);
