@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "cli/commands.h"
+#include "cli/export_pytorch.h"
 #include "cli/query.h"
 #include "common/util.h"
 
@@ -438,11 +439,11 @@ int nas_cmd_show(int argc, char **argv) {
 /* ---- nas export ------------------------------------------------------------ */
 
 static void export_usage(FILE *out) {
-    fprintf(out, "usage: nas export JOB --db FILE [--format json|yaml] [--out FILE]\n\n"
-                 "Writes the job's architecture: json (canonical, pretty-printed) or yaml (a model\n"
-                 "preset that `nas model info FILE.yaml` and `nas train` read). Default json, to\n"
-                 "stdout. A pytorch export (nn.Module source) comes with the trainer issue and is\n"
-                 "not available yet.\n");
+    fprintf(out, "usage: nas export JOB --db FILE [--format json|yaml|pytorch] [--out FILE]\n\n"
+                 "Writes the job's architecture: json (canonical, pretty-printed), yaml (a model\n"
+                 "preset that `nas model info FILE.yaml` and `nas train` read) or pytorch (one\n"
+                 "Python file with the network as a torch.nn.Module and a loader for gpunas\n"
+                 "safetensors checkpoints; see cli/export_pytorch.h). Default json, to stdout.\n");
 }
 
 static int export_json(FILE *out, const nas_arch *arch, nas_err *err) {
@@ -481,13 +482,8 @@ int nas_cmd_export(int argc, char **argv) {
             return 2;
         }
     }
-    if (strcmp(format, "pytorch") == 0) {
-        fprintf(stderr, "nas export: --format pytorch is not available yet (it comes with the trainer); "
-                        "use json or yaml\n");
-        return 2;
-    }
-    if (strcmp(format, "json") != 0 && strcmp(format, "yaml") != 0) {
-        fprintf(stderr, "nas export: --format '%s' is not json or yaml\n", format);
+    if (strcmp(format, "json") != 0 && strcmp(format, "yaml") != 0 && strcmp(format, "pytorch") != 0) {
+        fprintf(stderr, "nas export: --format '%s' is not json, yaml or pytorch\n", format);
         return 2;
     }
     nas_err err = {0};
@@ -510,6 +506,8 @@ int nas_cmd_export(int argc, char **argv) {
     }
     if (!rc && strcmp(format, "json") == 0) {
         rc = export_json(out, &arch, &err);
+    } else if (!rc && strcmp(format, "pytorch") == 0) {
+        rc = nas_export_pytorch(&arch, out, &err);
     } else if (!rc) {
         nas_sb header = {0};
         nas_sb_printf(&header, "job %" PRId64 " of experiment %s (%s), arch hash %s\nexported by nas export",

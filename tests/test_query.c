@@ -368,8 +368,11 @@ static void test_export_reads_back(void **state) {
     assert_true(nas_arch_equal(&from_yaml, &f->arch));
     if (nas_arch_load(json_path, &from_json, &err) != 0) fail_msg("exported JSON does not load: %s", err.msg);
     assert_true(nas_arch_equal(&from_json, &f->arch));
+    char *python = run_nas_ok("export %" PRId64 " --db %s --format pytorch", ids[2], f->db);
+    assert_non_null(strstr(python, "def build_model("));
+    free(python);
     int status = 0;
-    free(run_nas("export 1 --db x.db --format pytorch", &status));
+    free(run_nas("export 1 --db x.db --format onnx", &status));
     assert_int_equal(status, 2);
     char args[256];
     snprintf(args, sizeof args, "export 999999 --db %s", f->db);
