@@ -155,6 +155,27 @@ static int print_failures(nas_store *store, const nas_store_experiment *exp, nas
     return 0;
 }
 
+/* The last few warnings and errors nasd logged (worker gone, job failed,
+ * bad frames): a walk back along events_by_exp. */
+static int print_recent_events(nas_store *store, const nas_store_experiment *exp, nas_err *err) {
+    sqlite3_stmt *st = NULL;
+    int rc = nas_query_prepare(store,
+                               "SELECT at, level, kind, message FROM events WHERE experiment = ?1 "
+                               "AND level IN ('warn', 'error') ORDER BY at DESC LIMIT 5",
+                               &st, err);
+    if (rc) return rc;
+    sqlite3_bind_int64(st, 1, exp->id);
+    int n = 0;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        if (n++ == 0) printf("recent warnings (newest first)\n");
+        char at[32];
+        nas_query_format_time(sqlite3_column_double(st, 0), at, sizeof at);
+        printf("  %s %-5s %-14s %s\n", at, nas_query_text(st, 1), nas_query_text(st, 2), nas_query_text(st, 3));
+    }
+    sqlite3_finalize(st);
+    return 0;
+}
+
 static int print_best(nas_store *store, const nas_store_experiment *exp, nas_err *err) {
     sqlite3_stmt *st = NULL;
     /* results_by_top1 makes this a 5-row index walk. The latency shown is the
@@ -202,7 +223,7 @@ int nas_cmd_status(int argc, char **argv) {
     int rc = nas_query_open(&target, &store, &exp, &err);
     if (!rc && !(rc = print_budget(store, &exp, &err)) && !(rc = print_job_counts(store, &exp, &err)) &&
         !(rc = print_rates(store, &exp, &err)) && !(rc = print_workers(store, &exp, &err)) &&
-        !(rc = print_failures(store, &exp, &err)))
+        !(rc = print_failures(store, &exp, &err)) && !(rc = print_recent_events(store, &exp, &err)))
         rc = print_best(store, &exp, &err);
     nas_store_experiment_release(&exp);
     nas_store_close(&store);

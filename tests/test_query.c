@@ -389,6 +389,7 @@ static void test_status_jobs_show(void **state) {
     assert_non_null(strstr(status_text, "of 100 evaluations"));
     assert_non_null(strstr(status_text, "out of device memory")); /* failure reason */
     assert_non_null(strstr(status_text, "node-a"));                /* the worker's host */
+    assert_non_null(strstr(status_text, "lease_expired"));         /* a recent warning */
     assert_non_null(strstr(status_text, "sim"));
     /* best so far: job ids[4] with 90% heads the list */
     char best[64];
