@@ -602,6 +602,23 @@ static void on_hello(nas_coord *c, const uint8_t *rid, size_t rid_len, const cha
     env.welcome = &wel;
     send_env(c, rid, rid_len, &env);
 
+    /* Jobs this worker held but no longer runs (it restarted and lost them)
+     * need not wait for their leases: re-queue them now. */
+    zlist_t *lost = NULL;
+    for (job_rec *j = zhash_first(c->jobs); j; j = zhash_next(c->jobs))
+        if (j->state == NAS_JOB_LEASED && j->holder && strcmp(j->holder, w->key) == 0 && j->id != h->running_job) {
+            if (!lost) lost = zlist_new();
+            if (lost) zlist_append(lost, j);
+        }
+    for (job_rec *j = lost ? zlist_first(lost) : NULL; j; j = zlist_next(lost)) {
+        char why[160];
+        snprintf(why, sizeof why, "worker %.64s came back without it (restarted)", w->id);
+        nas_info("job %" PRId64 ": %s", j->id, why);
+        if (j->attempt < j->max_attempts) requeue(c, j, j->attempt + 1, why);
+        else fail_for_good(c, j, why);
+    }
+    zlist_destroy(&lost);
+
     /* a worker that kept running a job across a reconnect or a nasd restart takes its lease back */
     if (h->running_job > 0) {
         job_rec *j = job_find(c, h->running_job);

@@ -283,6 +283,20 @@ static void test_lease_expiry_and_retries(void **state) {
     nas_proto_free(&again);
 }
 
+static void test_restarted_worker_loses_its_job(void **state) {
+    fixture *f = *state;
+    start(f, "lease_seconds: 60\nheartbeat_seconds: 1\n", 2);
+    hello(f, "w1", 0);
+    nas_envelope *job = take_job(f, "w1");
+    hello(f, "w1", 0); /* the same worker, restarted: it runs nothing now */
+    tick(f);
+    char sql[128];
+    snprintf(sql, sizeof sql, "SELECT attempt * 10 + (state = 'queued') FROM jobs WHERE id = %lld",
+             (long long)job->job->job_id);
+    assert_int_equal(db_int(f, sql), 21); /* re-queued at once, not after 60 s */
+    nas_proto_free(&job);
+}
+
 static void test_hand_back_keeps_attempt(void **state) {
     fixture *f = *state;
     start(f, "", 2);
@@ -408,6 +422,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_unknown_worker_and_bad_frames, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lease_expiry_and_retries, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hand_back_keeps_attempt, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_restarted_worker_loses_its_job, setup, teardown),
         cmocka_unit_test_setup_teardown(test_budget_is_exact, setup, teardown),
         cmocka_unit_test_setup_teardown(test_measure_then_train, setup, teardown),
         cmocka_unit_test_setup_teardown(test_resume_after_crash, setup, teardown),
