@@ -1089,6 +1089,15 @@ int nas_coord_stop(nas_coord *c, nas_err *err) {
         *err = c->store_err;
         return c->store_error;
     }
+    /* For inspection (`nas status`, reports): a restarted nasd rebuilds the
+     * strategy by replaying the store, which stays the single source of truth. */
+    char *state_json = NULL;
+    nas_err se;
+    if (nas_strategy_save(c->strategy, &state_json, &se) == 0 && state_json && ensure_tx(c)) {
+        if (nas_store_strategy_save(c->store, c->experiment_id, c->exp->strategy_name, state_json, &se))
+            store_failed(c, &se);
+    }
+    free(state_json);
     int64_t bad = 0;
     for (int k = 0; k < NAS_BAD_COUNT; k++) bad += c->n.bad[k];
     if (bad > 0)

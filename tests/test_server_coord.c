@@ -330,6 +330,7 @@ static void test_budget_is_exact(void **state) {
     nas_err err;
     assert_int_equal(nas_coord_stop(f->coord, &err), 0);
     assert_int_equal(db_int(f, "SELECT count(*) FROM experiments WHERE state = 'done'"), 1);
+    assert_int_equal(db_int(f, "SELECT count(*) FROM strategy_state WHERE strategy = 'random'"), 1);
 }
 
 static void test_measure_then_train(void **state) {
