@@ -5,6 +5,7 @@
  * NCHW/NHWC index math.
  */
 #include <math.h>
+#include <stdbool.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -231,6 +232,47 @@ static void test_layout_round_trip(void **state) {
     assert_memory_equal(back, nchw, sizeof nchw);
 }
 
+/* The kernels' index helpers against the plain offset functions. */
+static void test_kernel_index_helpers(void **state) {
+    (void)state;
+    enum { N = 2, C = 3, H = 4, W = 5, HW = H * W, COUNT = N * C * HW };
+    bool seen[COUNT] = {false};
+    for (size_t n = 0; n < N; n++)
+        for (size_t c = 0; c < C; c++)
+            for (size_t h = 0; h < H; h++)
+                for (size_t w = 0; w < W; w++) {
+                    size_t nhwc = nas_nhwc_offset(n, c, h, w, C, H, W);
+                    size_t nchw = nas_nchw_offset(n, c, h, w, C, H, W);
+                    assert_int_equal(nas_nhwc_index_to_nchw(nhwc, C, HW), nchw);
+                    assert_int_equal(nas_nchw_index_to_nhwc(nchw, C, HW), nhwc);
+                    assert_int_equal(nas_nhwc_index_to_nc(nhwc, C, HW), n * C + c);
+                    assert_false(seen[nhwc]); /* a permutation */
+                    seen[nhwc] = true;
+                }
+}
+
+static void test_reduce_chunks(void **state) {
+    (void)state;
+    /* Shapes from a 28x28 batch of 2 up to genet-normal's stem at batch 256. */
+    const int shapes[][3] = {{1, 2 * 28 * 28, 13}, {1, 256 * 96 * 96, 32}, {1, 256 * 6 * 6, 2560},
+                             {256, 36, 640},        {64, 1, 1000},          {1, 1, 16384},
+                             {1, 7, 3}};
+    for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
+        int groups = shapes[k][0], rows = shapes[k][1], c = shapes[k][2];
+        int chunks = nas_reduce_chunks(groups, rows, c, 1024);
+        assert_true(chunks >= 1 && chunks <= 65535);
+        int rows_per_chunk = (rows + chunks - 1) / chunks;
+        /* Every row lands in exactly one chunk, no chunk is empty. */
+        assert_true((long)chunks * rows_per_chunk >= rows);
+        assert_true((long)(chunks - 1) * rows_per_chunk < rows);
+        /* Never more than one chunk per 8 rows (one per thread row). */
+        assert_true(chunks <= (rows + 7) / 8 || chunks == 1);
+    }
+    /* A big tensor gets enough blocks to fill a GPU. */
+    int chunks = nas_reduce_chunks(1, 256 * 96 * 96, 32, 1024);
+    assert_int_equal(chunks, 1024);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_status_mapping),
@@ -243,6 +285,8 @@ int main(void) {
         cmocka_unit_test(test_f16_round_trip_all_finite),
         cmocka_unit_test(test_bf16),
         cmocka_unit_test(test_layout_round_trip),
+        cmocka_unit_test(test_kernel_index_helpers),
+        cmocka_unit_test(test_reduce_chunks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

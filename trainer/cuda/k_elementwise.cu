@@ -34,7 +34,7 @@ __global__ void add_kernel(size_t count, const T *a, const T *b, T *y) {
 
 /* gate index of element i of an [n][hw][c] tensor: image * c + channel. */
 __device__ __forceinline__ size_t gate_index(size_t i, int c, int hw) {
-    return (i / ((size_t)hw * c)) * c + i % (size_t)c;
+    return nas_nhwc_index_to_nc(i, (size_t)c, (size_t)hw);
 }
 
 template <typename T>

@@ -6,27 +6,18 @@
  * index-mapping kernels with coalesced writes.
  */
 #include "trainer/cuda/common.cuh"
+#include "trainer/cuda/layout.h"
 
 size_t nas_cu_dtype_size(nas_cu_dtype dt) { return dt == NAS_CU_F32 ? 4 : 2; }
 
 template <typename T>
 __global__ void nchw_to_nhwc_kernel(const float *src, T *dst, size_t total, int c, int hw) {
-    NAS_GRID_STRIDE(i, total) {
-        size_t ch = i % (size_t)c;
-        size_t pix = (i / (size_t)c) % (size_t)hw;
-        size_t img = i / ((size_t)c * hw);
-        nas_store(dst, i, src[(img * c + ch) * hw + pix]);
-    }
+    NAS_GRID_STRIDE(i, total) nas_store(dst, i, src[nas_nhwc_index_to_nchw(i, c, hw)]);
 }
 
 template <typename T>
 __global__ void nhwc_to_nchw_kernel(const T *src, float *dst, size_t total, int c, int hw) {
-    NAS_GRID_STRIDE(i, total) {
-        size_t pix = i % (size_t)hw;
-        size_t ch = (i / (size_t)hw) % (size_t)c;
-        size_t img = i / ((size_t)c * hw);
-        dst[i] = nas_load(src, (img * hw + pix) * c + ch);
-    }
+    NAS_GRID_STRIDE(i, total) dst[i] = nas_load(src, nas_nchw_index_to_nhwc(i, c, hw));
 }
 
 template <typename T>

@@ -16,17 +16,14 @@
 #define NAS_TRAINER_CUDA_REDUCE_CUH
 
 #include "trainer/cuda/common.cuh"
+#include "trainer/cuda/layout.h"
 
 enum { NAS_RED_COLS = 32, NAS_RED_ROWS = 8, NAS_RED_TARGET_BLOCKS = 1024 };
 
 /* Chunks per group for a shape; the same function sizes the scratch. */
+static_assert(NAS_RED_COLS == 32 && NAS_RED_ROWS == 8, "layout.h's nas_reduce_chunks assumes 32x8");
 static inline int nas_red_chunks(int groups, int rows, int c) {
-    long col_blocks = (c + NAS_RED_COLS - 1) / NAS_RED_COLS;
-    long want = NAS_RED_TARGET_BLOCKS / (col_blocks * (long)groups);
-    long max_useful = (rows + NAS_RED_ROWS - 1) / NAS_RED_ROWS;
-    if (want > max_useful) want = max_useful;
-    if (want > 65535) want = 65535;
-    return want < 1 ? 1 : (int)want;
+    return nas_reduce_chunks(groups, rows, c, NAS_RED_TARGET_BLOCKS);
 }
 
 /* Floats of scratch for one reduction of this shape (float2 partials). */
