@@ -297,6 +297,27 @@ static void test_restarted_worker_loses_its_job(void **state) {
     nas_proto_free(&job);
 }
 
+static void test_time_budget(void **state) {
+    fixture *f = *state;
+    nas_err err;
+    assert_int_equal(nas_experiment_load_string("name: timed\nspace: mini\nstrategy: {name: random}\n"
+                                                "budget: {hours: 0.0001}\n",
+                                                "timed.yaml", &f->exp, &err),
+                     0);
+    start(f, "", 0);
+    hello(f, "w1", 0);
+    ready(f, "w1");
+    tick(f);
+    assert_false(nas_coord_finished(f->coord, NULL));
+    usleep(500 * 1000); /* 0.0001 h = 0.36 s */
+    tick(f);
+    const char *why = NULL;
+    assert_true(nas_coord_finished(f->coord, &why));
+    assert_non_null(strstr(why, "time budget"));
+    assert_int_equal(nas_coord_stop(f->coord, &err), 0);
+    assert_true(db_int(f, "SELECT elapsed_seconds * 10 FROM experiments") >= 3);
+}
+
 static void test_hand_back_keeps_attempt(void **state) {
     fixture *f = *state;
     start(f, "", 2);
@@ -424,6 +445,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_lease_expiry_and_retries, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hand_back_keeps_attempt, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restarted_worker_loses_its_job, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_time_budget, setup, teardown),
         cmocka_unit_test_setup_teardown(test_budget_is_exact, setup, teardown),
         cmocka_unit_test_setup_teardown(test_measure_then_train, setup, teardown),
         cmocka_unit_test_setup_teardown(test_resume_after_crash, setup, teardown),
