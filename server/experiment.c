@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "common/util.h"
+#include "search/strategy.h"
 
 static const char *const top_keys[] = {"name", "space", "strategy", "budget", "objective", "backend",
                                        "latency", "recipe", "max_attempts", "lease_seconds",
@@ -265,12 +266,23 @@ static int load_doc(nas_experiment *e, nas_err *err) {
     if ((rc = build_recipe(cfg, nas_cfg_get(root, "recipe"), e, err))) return rc;
     if ((rc = build_evaluator(cfg, nas_cfg_get(root, "evaluator"), e, err))) return rc;
 
+    char msg[NAS_ERR_MSG_MAX];
     if ((rc = nas_space_load(e->space_name, &e->space, err))) {
         const nas_cfg_node *at = nas_cfg_get(root, "space");
-        char msg[NAS_ERR_MSG_MAX];
         snprintf(msg, sizeof msg, "%s", err ? err->msg : "");
         return nas_cfg_error(cfg, at, err, rc, "space '%s': %s", e->space_name, msg);
     }
+    /* Build the strategy once now, so a wrong name or option fails here, with
+     * its position, before nasd writes anything into the store. */
+    nas_strategy *probe = NULL;
+    nas_strategy_params params = {.space = e->space, .seed = e->seed, .budget = (int)e->budget_evaluations,
+                                  .cfg = cfg, .options = e->strategy_options};
+    if ((rc = nas_strategy_new(e->strategy_name, &params, &probe, err))) {
+        snprintf(msg, sizeof msg, "%s", err ? err->msg : "");
+        if (strncmp(msg, cfg->source, strlen(cfg->source)) == 0) return rc; /* already positioned */
+        return nas_cfg_error(cfg, nas_cfg_get(strategy, "name"), err, rc, "%s", msg);
+    }
+    nas_strategy_free(&probe);
     return 0;
 }
 

@@ -434,6 +434,7 @@ static void test_config_errors(void **state) {
     expect_config_error(yaml, "one precision");
     snprintf(yaml, sizeof yaml, "%sevaluator: {sim: {failure_rate: 2}}\n", base);
     expect_config_error(yaml, "failure_rate");
+    expect_config_error("name: x\nspace: mini\nstrategy: {name: randomm}\nbudget: {hours: 1}\n", "exp.yaml:3:18");
     expect_config_error("name: x\nspace: no-such-space\nstrategy: {name: random}\nbudget: {hours: 1}\n",
                         "exp.yaml:2:8");
 }
