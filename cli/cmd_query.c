@@ -30,20 +30,22 @@ static void status_usage(FILE *out) {
                  "marked `sim`. Safe to run while nasd writes (read-only, WAL).\n");
 }
 
+/* The evaluation budget counts train jobs that reached a final state (done or
+ * failed), as the coordinator does (server/coordinator.h); measure-only
+ * results do not spend it. */
 static int print_budget(nas_store *store, const nas_store_experiment *exp, nas_err *err) {
-    int64_t all = 0, trained = 0;
-    int rc;
-    if ((rc = nas_store_result_count(store, exp->id, -1, &all, err)) ||
-        (rc = nas_store_result_count(store, exp->id, NAS_STORE_TRAIN, &trained, err)))
-        return rc;
+    int64_t counts[NAS_STORE_KIND_COUNT][NAS_JOB_STATE_COUNT];
+    memset(counts, 0, sizeof counts);
+    int rc = nas_store_job_counts(store, exp->id, counts, err);
+    if (rc) return rc;
+    int64_t spent = counts[NAS_STORE_TRAIN][NAS_JOB_DONE] + counts[NAS_STORE_TRAIN][NAS_JOB_FAILED];
     printf("experiment  %s (id %" PRId64 "), state %s, strategy %s, space %s\n", exp->name ? exp->name : "?",
            exp->id, exp->state ? exp->state : "?", exp->strategy ? exp->strategy : "?",
            exp->space ? exp->space : "?");
-    printf("budget      %" PRId64 " results (%" PRId64 " trained, %" PRId64 " measured only)", all, trained,
-           all - trained);
+    printf("budget      %" PRId64 " evaluations spent (train jobs done or failed)", spent);
     if (exp->budget_evaluations > 0)
-        printf(" of %" PRId64 " evaluations (%.1f%%)", exp->budget_evaluations,
-               100.0 * (double)all / (double)exp->budget_evaluations);
+        printf(" of %" PRId64 " (%.1f%%)", exp->budget_evaluations,
+               100.0 * (double)spent / (double)exp->budget_evaluations);
     printf("; running %.2f h", exp->elapsed_seconds / 3600.0);
     if (exp->budget_hours > 0)
         printf(" of %.2f h (%.1f%%)", exp->budget_hours, 100.0 * exp->elapsed_seconds / 3600.0 / exp->budget_hours);

@@ -11,8 +11,9 @@
  * Hypervolume (2-D): the area of the region dominated by the front and bounded
  * by the reference point (ref_x, ref_y), i.e. the union over front points p of
  * [p.x, ref_x] x [ref_y, p.y]. Points with x > ref_x or y < ref_y add nothing.
- * `nas pareto` uses ref_y = 0 (top-1 of 0) and ref_x = the latency bound
- * (--max-latency, else --hv-ref, else the largest latency among the results) and
+ * `nas pareto` uses ref_y = 0 (top-1 of 0) and ref_x = --hv-ref, else
+ * --max-latency, else the experiment's largest latency budget, else the
+ * largest latency among the results and
  * also prints it normalised by the reference box (ref_x - 0) x (1 - 0) when the
  * score is a fraction, so that runs with the same reference compare directly.
  */

@@ -9,7 +9,8 @@
  * bench/RESULTS.md for the measured figure.
  *
  * Hypervolume reference point: top-1 = 0 and latency = --hv-ref if given,
- * else --max-latency if given, else the largest latency among the results
+ * else --max-latency if given, else the experiment's largest latency budget
+ * at this batch and precision, else the largest latency among the results
  * read. It is printed both raw (top-1 fraction x ms) and normalised by the
  * reference box [0, ref latency] x [0, 1], which is comparable between runs
  * that use the same reference (pass --hv-ref for that).
@@ -43,6 +44,7 @@ typedef struct pareto_options {
     int n_tiers;
     double tiers[MAX_TIERS];
     const char *tiers_source; /* said next to the tier table */
+    double budget_ref;        /* largest experiment latency budget at this axis, 0 if none */
 } pareto_options;
 
 typedef struct point_set {
@@ -83,7 +85,8 @@ static void pareto_usage(FILE *out) {
             "(--tiers; default: the experiment's latency budgets, which also pick the default\n"
             "batch and precision, else about 4 round-number tiers up to the largest latency), the\n"
             "and the hypervolume of (top-1, latency) against the reference point top-1 = 0, latency =\n"
-            "--hv-ref, else --max-latency, else the largest latency read. csv and json list the front\n"
+            "--hv-ref, else --max-latency, else the experiment's largest latency budget, else the\n"
+            "largest latency read. csv and json list the front\n"
             "(--all: every result, with on_front); --svg writes a scatter of all results with the\n"
             "front as a step line. Results from the sim evaluator are marked sim everywhere.\n");
 }
@@ -181,11 +184,14 @@ static int apply_experiment_tiers(const nas_store_experiment *exp, pareto_option
         snprintf(precision_buf, cap, "%s", tiers[0].precision);
         o->precision = precision_buf;
     }
-    if (o->n_tiers > 0) return 0;
+    bool own_tiers = o->n_tiers == 0;
     for (int i = 0; i < n; i++)
         if ((o->batch == 0 || tiers[i].batch == o->batch) &&
-            (!o->precision || strcmp(tiers[i].precision, o->precision) == 0))
-            o->tiers[o->n_tiers++] = tiers[i].ms;
+            (!o->precision || strcmp(tiers[i].precision, o->precision) == 0)) {
+            o->budget_ref = fmax(o->budget_ref, tiers[i].ms);
+            if (own_tiers) o->tiers[o->n_tiers++] = tiers[i].ms;
+        }
+    if (!own_tiers) return 0;
     if (o->n_tiers > 0) o->tiers_source = "the experiment's latency budgets";
     return 0;
 }
@@ -582,8 +588,14 @@ int nas_cmd_pareto(int argc, char **argv) {
         for (size_t i = 0; i < set.n; i++) report.n_simulated += set.simulated[i];
         double largest = 0;
         for (size_t i = 0; i < set.n; i++) largest = fmax(largest, set.pts[i].x);
-        report.hv_ref_x = o.hv_ref > 0 ? o.hv_ref : o.max_latency > 0 ? o.max_latency : largest;
-        report.hv_ref_source = o.hv_ref > 0 ? "--hv-ref" : o.max_latency > 0 ? "--max-latency" : "largest latency read";
+        report.hv_ref_x = o.hv_ref > 0        ? o.hv_ref
+                          : o.max_latency > 0 ? o.max_latency
+                          : o.budget_ref > 0  ? o.budget_ref
+                                              : largest;
+        report.hv_ref_source = o.hv_ref > 0        ? "--hv-ref"
+                               : o.max_latency > 0 ? "--max-latency"
+                               : o.budget_ref > 0  ? "the experiment's largest latency budget"
+                                                   : "largest latency read";
         if (!(report.hv_ref_x > 0)) report.hv_ref_x = 1; /* no results: HV 0 of a unit box */
         report.hypervolume = nas_pareto_hypervolume(set.pts, front, n_front, report.hv_ref_x, 0.0);
         default_tiers(&set, front, n_front, &o);

@@ -320,6 +320,11 @@ static void test_pareto_tiers_from_experiment(void **state) {
      * within 16 ms it is (16 ms, 0.9) = ids[4]. */
     assert_int_equal((int64_t)json_get(cJSON_GetArrayItem(tiers, 0), "job")->valuedouble, ids[0]);
     assert_int_equal((int64_t)json_get(cJSON_GetArrayItem(tiers, 1), "job")->valuedouble, ids[4]);
+    /* The largest budget is the hypervolume's reference: at batch 8 the front
+     * is (2,.2) (4,.5) (8,.7) (16,.9): 2*0.2 + 4*0.5 + 8*0.7 = 8.0 within 16 ms. */
+    const cJSON *hv = json_get(doc, "hypervolume");
+    assert_true(fabs(json_get(hv, "ref_latency_ms")->valuedouble - 16.0) < 1e-12);
+    assert_true(fabs(json_get(hv, "value")->valuedouble - 8.0) < 1e-9);
     cJSON_Delete(doc);
     free(text);
 }
@@ -386,7 +391,8 @@ static void test_status_jobs_show(void **state) {
     fill_hand_set(f, ids);
     char *status_text = run_nas_ok("status --db %s", f->db);
     assert_non_null(strstr(status_text, "experiment  demo"));
-    assert_non_null(strstr(status_text, "of 100 evaluations"));
+    /* 6 done + 1 failed train jobs spend the budget; the measure job does not. */
+    assert_non_null(strstr(status_text, "7 evaluations spent (train jobs done or failed) of 100 (7.0%)"));
     assert_non_null(strstr(status_text, "out of device memory")); /* failure reason */
     assert_non_null(strstr(status_text, "node-a"));                /* the worker's host */
     assert_non_null(strstr(status_text, "lease_expired"));         /* a recent warning */
