@@ -73,8 +73,9 @@ static void child_progress(void *ctx, double fraction, double loss) {
 }
 
 static void child_main(int fd, const nas_evaluator_ops *ops, const char *options_json, const nas_eval_job *job,
-                       int gpu) {
+                       int gpu, pid_t parent) {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(4); /* the worker died before the line above took effect */
     signal(SIGTERM, SIG_DFL);
     signal(SIGINT, SIG_IGN); /* a Ctrl-C goes to the worker, which decides */
     if (gpu >= 0) {
@@ -116,6 +117,7 @@ int nas_runner_start(const nas_evaluator_ops *ops, const char *options_json, con
         return nas_err_set(err, NAS_EIO, "cannot create a pipe for the job: %s", strerror(errno));
     }
     fflush(NULL);
+    pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0) {
         int e = errno;
@@ -126,7 +128,7 @@ int nas_runner_start(const nas_evaluator_ops *ops, const char *options_json, con
     }
     if (pid == 0) {
         close(fds[0]);
-        child_main(fds[1], ops, options_json, job, gpu);
+        child_main(fds[1], ops, options_json, job, gpu, parent);
     }
     close(fds[1]);
     fcntl(fds[0], F_SETFL, fcntl(fds[0], F_GETFL) | O_NONBLOCK);
