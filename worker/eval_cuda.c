@@ -167,6 +167,11 @@ static int cuda_run(void *self, const nas_eval_job *job, nas_eval_progress_fn pr
         nas_recipe timing_recipe = recipe;
         snprintf(timing_recipe.precision, sizeof timing_recipe.precision, "%s",
                  recipe.latency_precision);
+        /* Buffers sized for the largest latency batch, not the training one. */
+        timing_recipe.batch = 1;
+        for (int i = 0; i < recipe.n_latency_batches; i++)
+            if (recipe.latency_batches[i] > timing_recipe.batch)
+                timing_recipe.batch = recipe.latency_batches[i];
         opts.progress = NULL;
         rc = nas_trainer_new(job->arch, &timing_recipe, &opts, &timing, err);
         if (!rc) rc = measure_latencies(timing, &timing_recipe, out, err);
