@@ -2,7 +2,7 @@
  * bench/coordinator.c - how many results per second one nasd sustains.
  *
  * usage: coordinator --nasd PATH [--workers 64,256,1024] [--procs 4]
- *                    [--seconds 5] [--warmup 2] [--space genet] [--keep DIR]
+ *                    [--seconds 5] [--warmup 2] [--space genet] [--keep DIR] [--curve]
  *
  * For each worker count M it starts a fresh nasd (sim backend, random
  * strategy, a budget it cannot reach, a fresh store in a temporary folder),
@@ -25,6 +25,9 @@
  *   per CPU-s   results / nasd CPU seconds: what one fully available core
  *               would sustain, a figure that does not depend on how busy a
  *               shared machine was (the 1-minute load average is printed too)
+ * --curve runs nasd with --keys (keys made by cli/curve.c, as `nas keygen`
+ * makes them; all fake workers share one allowed key pair) to show what
+ * CURVE encryption and authentication cost.
  * The fake workers share the machine with nasd, so on a small machine they
  * take CPU that nasd could use: the figures are a lower bound for nasd.
  */
@@ -42,6 +45,9 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include <czmq.h>
+
+#include "cli/curve.h"
 #include "common/util.h"
 #include "proto/proto.h"
 
@@ -57,6 +63,7 @@ typedef struct worker_report {
 } worker_report;
 
 typedef struct bench_options {
+    bool curve;
     const char *nasd, *space, *keep_dir;
     int procs;
     double seconds, warmup;
@@ -178,8 +185,22 @@ static double take_job(fake_worker *w, int64_t job_id, double now) {
 }
 
 /* One fake-worker process: n sockets, until end_at (monotonic seconds). */
-static int run_workers(const char *endpoint, int proc, int n, double window_start, double window_end,
-                       int report_fd) {
+static int run_workers(const char *endpoint, const char *keys_dir, int proc, int n, double window_start,
+                       double window_end, int report_fd) {
+    zcert_t *client = NULL, *server = NULL;
+    if (keys_dir) { /* every fake worker uses the one allowed key pair */
+        nas_sb path = {0};
+        nas_sb_printf(&path, "%s/%s/bench.cert_secret", keys_dir, NAS_CURVE_WORKERS_DIR);
+        client = path.data ? zcert_load(path.data) : NULL;
+        nas_sb_free(&path);
+        nas_sb_printf(&path, "%s/%s", keys_dir, NAS_CURVE_SERVER_CERT);
+        server = path.data ? zcert_load(path.data) : NULL;
+        nas_sb_free(&path);
+        if (!client || !server) {
+            fprintf(stderr, "coordinator bench: cannot load the CURVE keys in %s\n", keys_dir);
+            return 1;
+        }
+    }
     void *ctx = zmq_ctx_new();
     zmq_ctx_set(ctx, ZMQ_MAX_SOCKETS, n + 64);
     fake_worker *workers = calloc((size_t)n, sizeof *workers);
@@ -194,6 +215,10 @@ static int run_workers(const char *endpoint, int proc, int n, double window_star
         zmq_setsockopt(workers[i].sock, ZMQ_LINGER, &linger, sizeof linger);
         zmq_setsockopt(workers[i].sock, ZMQ_SNDHWM, &hwm, sizeof hwm);
         zmq_setsockopt(workers[i].sock, ZMQ_ROUTING_ID, id, strlen(id));
+        if (client) {
+            zcert_apply(client, workers[i].sock);
+            zmq_setsockopt(workers[i].sock, ZMQ_CURVE_SERVERKEY, zcert_public_txt(server), 40);
+        }
         if (zmq_connect(workers[i].sock, endpoint) != 0 || send_hello(&workers[i], id) != 0) {
             fprintf(stderr, "coordinator bench: worker %s cannot connect to %s\n", id, endpoint);
             return 1;
@@ -246,6 +271,8 @@ static int run_workers(const char *endpoint, int proc, int n, double window_star
     ssize_t wrote = write(report_fd, report, sizeof *report);
     for (int i = 0; i < n; i++) zmq_close(workers[i].sock);
     zmq_ctx_term(ctx);
+    zcert_destroy(&client);
+    zcert_destroy(&server);
     free(workers);
     free(items);
     free(report);
@@ -282,7 +309,7 @@ static double cpu_seconds(pid_t pid) {
     return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
 }
 
-static pid_t start_nasd(const bench_options *o, const char *dir, char *endpoint, size_t cap) {
+static pid_t start_nasd(const bench_options *o, const char *dir, const char *keys_dir, char *endpoint, size_t cap) {
     char config[512], db[512], endpoint_file[512], log[512];
     snprintf(config, sizeof config, "%s/bench.yaml", dir);
     snprintf(db, sizeof db, "%s/results.db", dir);
@@ -304,8 +331,12 @@ static pid_t start_nasd(const bench_options *o, const char *dir, char *endpoint,
     if (pid == 0) {
         FILE *out = freopen(log, "w", stderr);
         (void)out;
-        execl(o->nasd, o->nasd, "--config", config, "--db", db, "--bind", "tcp://127.0.0.1:*", "--endpoint-file",
-              endpoint_file, "--log-level", "warn", (char *)NULL);
+        if (keys_dir)
+            execl(o->nasd, o->nasd, "--config", config, "--db", db, "--bind", "tcp://127.0.0.1:*", "--endpoint-file",
+                  endpoint_file, "--log-level", "warn", "--keys", keys_dir, (char *)NULL);
+        else
+            execl(o->nasd, o->nasd, "--config", config, "--db", db, "--bind", "tcp://127.0.0.1:*", "--endpoint-file",
+                  endpoint_file, "--log-level", "warn", (char *)NULL);
         _exit(127);
     }
     for (int i = 0; i < 300; i++) { /* up to 30 s: building the strategy may take a moment */
@@ -331,8 +362,17 @@ static pid_t start_nasd(const bench_options *o, const char *dir, char *endpoint,
 }
 
 static int bench_one(const bench_options *o, int workers, const char *dir) {
-    char endpoint[256];
-    pid_t nasd = start_nasd(o, dir, endpoint, sizeof endpoint);
+    char endpoint[256], keys_dir[600];
+    snprintf(keys_dir, sizeof keys_dir, "%s/keys", dir);
+    if (o->curve) {
+        nas_err err = {0};
+        bool server_created = false;
+        if (nas_curve_keygen(keys_dir, "bench", &server_created, &err) != 0) {
+            fprintf(stderr, "coordinator bench: %s\n", err.msg);
+            return 1;
+        }
+    }
+    pid_t nasd = start_nasd(o, dir, o->curve ? keys_dir : NULL, endpoint, sizeof endpoint);
     if (nasd < 0) return 1;
     usleep(300000);
     long rss_before = rss_kib(nasd);
@@ -348,7 +388,7 @@ static int bench_one(const bench_options *o, int workers, const char *dir) {
         children[p] = fork();
         if (children[p] == 0) {
             close(fds[p][0]);
-            _exit(run_workers(endpoint, p, n, window_start, window_end, fds[p][1]));
+            _exit(run_workers(endpoint, o->curve ? keys_dir : NULL, p, n, window_start, window_end, fds[p][1]));
         }
         close(fds[p][1]);
     }
@@ -405,7 +445,7 @@ static int parse_counts(const char *text, bench_options *o) {
 
 static void usage(FILE *out) {
     fprintf(out, "usage: coordinator --nasd PATH [--workers 64,256,1024] [--procs 4] [--seconds 5]\n"
-                 "                   [--warmup 2] [--space genet] [--keep DIR]\n");
+                 "                   [--warmup 2] [--space genet] [--keep DIR] [--curve]\n");
 }
 
 int main(int argc, char **argv) {
@@ -413,6 +453,10 @@ int main(int argc, char **argv) {
     parse_counts("64,256,1024", &o);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--curve") == 0) {
+            o.curve = true;
+            continue;
+        }
         if (!v) {
             usage(stderr);
             return 2;
@@ -441,8 +485,8 @@ int main(int argc, char **argv) {
         setrlimit(RLIMIT_NOFILE, &lim);
     }
     signal(SIGPIPE, SIG_IGN);
-    printf("coordinator bench: nasd %s, space %s, %d fake-worker processes, %.0f s window after %.0f s warm-up\n\n",
-           o.nasd, o.space, o.procs, o.seconds, o.warmup);
+    printf("coordinator bench: nasd %s, space %s, %d fake-worker processes, %.0f s window after %.0f s warm-up%s\n\n",
+           o.nasd, o.space, o.procs, o.seconds, o.warmup, o.curve ? ", CURVE on" : "");
     printf("| workers | procs | results/s | p50 ms | p99 ms | nasd RSS KiB/worker | nasd CPU | results per nasd CPU-s "
            "| load avg | status |\n");
     printf("|---|---|---|---|---|---|---|---|---|---|\n");
