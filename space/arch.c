@@ -14,6 +14,8 @@
 #include "space/arch.h"
 
 #include <assert.h>
+#include <float.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -266,39 +268,57 @@ void nas_arch_canonicalize(nas_arch *a) {
 
 /* ---- JSON ------------------------------------------------------------- */
 
+/* Formats a number exactly as cJSON 1.7 prints it (integers as %d, others as
+ * %1.15g unless that reads back further than one DBL_EPSILON relative, then
+ * %1.17g), so the canonical text,
+ * which is the identity stored in databases, does not depend on who prints it. */
+static int json_number(char *buf, size_t cap, double d) {
+    if (!isfinite(d)) return snprintf(buf, cap, "null");
+    if (d >= INT_MIN && d <= INT_MAX && d == (double)(int)d) return snprintf(buf, cap, "%d", (int)d);
+    int n = snprintf(buf, cap, "%1.15g", d);
+    double back = strtod(buf, NULL);
+    if (fabs(back - d) > fmax(fabs(back), fabs(d)) * DBL_EPSILON) n = snprintf(buf, cap, "%1.17g", d);
+    return n;
+}
+
+/* Upper bound of the canonical text: fixed keys, enum names, and numbers of at
+ * most 26 characters each. */
+#define ARCH_JSON_MAX (160 + NAS_ARCH_MAX_STAGES * 220)
+
+/* Writes the canonical JSON of an already canonical arch into buf (which holds
+ * ARCH_JSON_MAX bytes) without allocating: nas_arch_hash runs in the
+ * coordinator's hot path (duplicate checks on every proposal and result). */
+static size_t arch_json_write(const nas_arch *c, char *buf) {
+    size_t len = 0;
+    char n[5][32];
+    json_number(n[0], sizeof n[0], c->bn_eps);
+    json_number(n[1], sizeof n[1], c->dropout);
+    len += (size_t)snprintf(buf + len, ARCH_JSON_MAX - len,
+                            "{\"resolution\":%d,\"in_channels\":%d,\"classes\":%d,\"bn_eps\":%s,"
+                            "\"dropout\":%s,\"stages\":[",
+                            c->resolution, c->in_channels, c->classes, n[0], n[1]);
+    for (int i = 0; i < c->n_stages; i++) {
+        const nas_stage *s = &c->stages[i];
+        json_number(n[2], sizeof n[2], s->ratio);
+        len += (size_t)snprintf(buf + len, ARCH_JSON_MAX - len,
+                                "%s{\"kind\":\"%s\",\"depth\":%d,\"width\":%d,\"stride\":%d,"
+                                "\"kernel\":%d,\"ratio\":%s,\"act\":\"%s\",\"se\":%s,\"pad\":\"%s\"}",
+                                i ? "," : "", nas_block_kind_name(s->kind), s->depth, s->width,
+                                s->stride, s->kernel, n[2], nas_act_name(s->act),
+                                s->se ? "true" : "false", nas_pad_name(s->pad));
+    }
+    len += (size_t)snprintf(buf + len, ARCH_JSON_MAX - len, "]}");
+    assert(len < ARCH_JSON_MAX);
+    return len;
+}
+
 char *nas_arch_to_json(const nas_arch *a) {
     nas_arch c = *a;
     nas_arch_canonicalize(&c);
-    cJSON *root = cJSON_CreateObject();
-    if (!root) return NULL;
-    /* Insertion order is the canonical key order; do not reorder. */
-    bool ok = cJSON_AddNumberToObject(root, "resolution", c.resolution) &&
-              cJSON_AddNumberToObject(root, "in_channels", c.in_channels) &&
-              cJSON_AddNumberToObject(root, "classes", c.classes) &&
-              cJSON_AddNumberToObject(root, "bn_eps", c.bn_eps) &&
-              cJSON_AddNumberToObject(root, "dropout", c.dropout);
-    cJSON *stages = ok ? cJSON_AddArrayToObject(root, "stages") : NULL;
-    for (int i = 0; stages && i < c.n_stages; i++) {
-        const nas_stage *s = &c.stages[i];
-        cJSON *st = cJSON_CreateObject();
-        if (!st || !cJSON_AddItemToArray(stages, st)) {
-            cJSON_Delete(st);
-            stages = NULL;
-            break;
-        }
-        if (!cJSON_AddStringToObject(st, "kind", nas_block_kind_name(s->kind)) ||
-            !cJSON_AddNumberToObject(st, "depth", s->depth) ||
-            !cJSON_AddNumberToObject(st, "width", s->width) ||
-            !cJSON_AddNumberToObject(st, "stride", s->stride) ||
-            !cJSON_AddNumberToObject(st, "kernel", s->kernel) ||
-            !cJSON_AddNumberToObject(st, "ratio", s->ratio) ||
-            !cJSON_AddStringToObject(st, "act", nas_act_name(s->act)) ||
-            !cJSON_AddBoolToObject(st, "se", s->se) ||
-            !cJSON_AddStringToObject(st, "pad", nas_pad_name(s->pad)))
-            stages = NULL;
-    }
-    char *text = stages ? cJSON_PrintUnformatted(root) : NULL;
-    cJSON_Delete(root);
+    char buf[ARCH_JSON_MAX];
+    size_t len = arch_json_write(&c, buf);
+    char *text = malloc(len + 1);
+    if (text) memcpy(text, buf, len + 1);
     return text;
 }
 
@@ -504,16 +524,11 @@ int nas_arch_from_json(const char *json, nas_arch *out, nas_err *err) {
 }
 
 uint64_t nas_arch_hash(const nas_arch *a) {
-    char *json = nas_arch_to_json(a);
-    if (!json) {
-        /* Out of memory while building ~3 KB. No value returned here could be
-         * right (any fallback would give this network a second identity, and
-         * 0 would collide), and the signature has no error channel, so stop. */
-        abort();
-    }
-    uint64_t h = nas_hash64(json, strlen(json));
-    free(json);
-    return h;
+    nas_arch c = *a;
+    nas_arch_canonicalize(&c);
+    char buf[ARCH_JSON_MAX];
+    size_t len = arch_json_write(&c, buf);
+    return nas_hash64(buf, len);
 }
 
 bool nas_arch_equal(const nas_arch *a, const nas_arch *b) {

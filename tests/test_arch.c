@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <cjson/cJSON.h>
 
 #include "common/rng.h"
 #include "space/arch.h"
@@ -236,6 +237,64 @@ static void test_json_format_is_stable(void **state) {
     free(json);
 }
 
+
+/* The canonical text is written by hand for speed (it is hashed on every
+ * proposal); cJSON's printer is the reference it must equal byte for byte,
+ * including numbers that need 17 significant digits. */
+static char *json_by_cjson(const nas_arch *in) {
+    nas_arch c = *in;
+    nas_arch_canonicalize(&c);
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddNumberToObject(root, "resolution", c.resolution);
+    cJSON_AddNumberToObject(root, "in_channels", c.in_channels);
+    cJSON_AddNumberToObject(root, "classes", c.classes);
+    cJSON_AddNumberToObject(root, "bn_eps", c.bn_eps);
+    cJSON_AddNumberToObject(root, "dropout", c.dropout);
+    cJSON *stages = cJSON_AddArrayToObject(root, "stages");
+    for (int i = 0; i < c.n_stages; i++) {
+        const nas_stage *s = &c.stages[i];
+        cJSON *st = cJSON_CreateObject();
+        cJSON_AddItemToArray(stages, st);
+        cJSON_AddStringToObject(st, "kind", nas_block_kind_name(s->kind));
+        cJSON_AddNumberToObject(st, "depth", s->depth);
+        cJSON_AddNumberToObject(st, "width", s->width);
+        cJSON_AddNumberToObject(st, "stride", s->stride);
+        cJSON_AddNumberToObject(st, "kernel", s->kernel);
+        cJSON_AddNumberToObject(st, "ratio", s->ratio);
+        cJSON_AddStringToObject(st, "act", nas_act_name(s->act));
+        cJSON_AddBoolToObject(st, "se", s->se);
+        cJSON_AddStringToObject(st, "pad", nas_pad_name(s->pad));
+    }
+    char *text = cJSON_PrintUnformatted(root);
+    cJSON_Delete(root);
+    return text;
+}
+
+static void test_json_writer_matches_cjson(void **state) {
+    (void)state;
+    static const char *presets[] = {"genet-light", "genet-large", "gpunet-0", "gpunet-2"};
+    nas_rng rng;
+    nas_rng_seed(&rng, 7);
+    for (int trial = 0; trial < 400; trial++) {
+        nas_arch a;
+        nas_err err = {0};
+        assert_int_equal(nas_arch_load(presets[trial % 4], &a, &err), 0);
+        /* Awkward doubles: thirds, tiny eps, values needing %1.17g. */
+        a.bn_eps = 1e-5 + nas_rng_uniform(&rng) * 1e-3;
+        a.dropout = (double)(trial % 10) / 3.0 * 0.1;
+        for (int i = 0; i < a.n_stages; i++)
+            if (a.stages[i].kind != NAS_BLOCK_CONV && a.stages[i].depth > 0)
+                a.stages[i].ratio = 0.25 + nas_rng_uniform(&rng) * 8.0;
+        char *mine = nas_arch_to_json(&a), *ref = json_by_cjson(&a);
+        assert_non_null(mine);
+        assert_non_null(ref);
+        assert_string_equal(mine, ref);
+        assert_true(nas_arch_hash(&a) == nas_hash64(ref, strlen(ref)));
+        free(mine);
+        free(ref);
+    }
+}
+
 static void test_hash_distinguishes_every_field(void **state) {
     (void)state;
     nas_arch base = tiny_arch();
@@ -375,6 +434,7 @@ int main(void) {
         cmocka_unit_test(test_canonicalize_absent_stage),
         cmocka_unit_test(test_json_round_trip_presets),
         cmocka_unit_test(test_json_format_is_stable),
+        cmocka_unit_test(test_json_writer_matches_cjson),
         cmocka_unit_test(test_hash_distinguishes_every_field),
         cmocka_unit_test(test_from_json_errors),
         cmocka_unit_test(test_load_json_file_and_missing),
