@@ -2,11 +2,11 @@
  * cli/query_pareto.c - `nas pareto`: the accuracy/latency trade-off found so far.
  *
  * Reads every trained result with a latency at the chosen (batch, precision)
- * in one ordered walk of the latencies_front index, computes the front
+ * (two sequential reads joined in memory, see load_points), computes the front
  * (cli/pareto.c), the best result per latency tier and the hypervolume, and
  * prints them as a table, CSV or JSON, optionally with an SVG plot
- * (cli/svg.c). At 1e6 results reading dominates; see load_points and
- * bench/RESULTS.md for the measured figure.
+ * (cli/svg.c). At 1e6 results reading dominates (about 1 s of CPU, see
+ * bench/RESULTS.md).
  *
  * Hypervolume reference point: top-1 = 0 and latency = --hv-ref if given,
  * else --max-latency if given, else the experiment's largest latency budget
@@ -33,8 +33,8 @@
 
 typedef struct pareto_options {
     nas_query_target target;
-    int batch;             /* 0 = the smallest batch measured */
-    const char *precision; /* NULL = the first measured at that batch */
+    int batch;             /* 0 = the experiment's first budget's, else the smallest measured */
+    const char *precision; /* NULL = likewise */
     const char *y_name;    /* "top1" | "top5" */
     double max_latency;    /* <= 0: no bound */
     double hv_ref;         /* <= 0: see the file comment */
