@@ -245,6 +245,30 @@ static void jobs_usage(FILE *out) {
                  "sim evaluator produced it.\n");
 }
 
+/*
+ * Two ways to list jobs in id order: walk the table by id and filter (stops
+ * after LIMIT matches: fast when the state is common, but a rare state means
+ * reading every job, 1.3 GB at 1e6 jobs), or collect the matches through
+ * jobs_by_state and sort them (fast when they are few, seconds when they are
+ * 1e6). A covering-index count (a few ms) decides.
+ */
+static int choose_jobs_walk(nas_store *store, int64_t experiment, const char *state, const char *kind,
+                            bool *by_index, nas_err *err) {
+    enum { SORT_AT_MOST = 50000 };
+    sqlite3_stmt *st = NULL;
+    int rc = nas_query_prepare(store,
+                               "SELECT count(*) FROM jobs WHERE experiment = ?1 AND state = ?2 "
+                               "AND (?3 IS NULL OR kind = ?3)",
+                               &st, err);
+    if (rc) return rc;
+    sqlite3_bind_int64(st, 1, experiment);
+    sqlite3_bind_text(st, 2, state, -1, SQLITE_STATIC);
+    if (kind) sqlite3_bind_text(st, 3, kind, -1, SQLITE_STATIC);
+    *by_index = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int64(st, 0) <= SORT_AT_MOST;
+    sqlite3_finalize(st);
+    return 0;
+}
+
 int nas_cmd_jobs(int argc, char **argv) {
     nas_query_target target = {0};
     const char *state_name = NULL, *kind_name = NULL;
@@ -287,17 +311,22 @@ int nas_cmd_jobs(int argc, char **argv) {
     nas_store_experiment exp;
     sqlite3_stmt *st = NULL;
     int rc = nas_query_open(&target, &store, &exp, &err);
+    bool by_index = false;
+    if (!rc && state_name) rc = choose_jobs_walk(store, exp.id, state_name, kind_name, &by_index, &err);
     if (!rc)
         rc = nas_query_prepare(
             store,
-            "SELECT j.id, j.kind, j.state, j.attempt, j.max_attempts, j.worker, j.arch_hash, j.error, "
-            "       r.top1, r.simulated, j.tag "
-            "FROM jobs j LEFT JOIN results r ON r.job = j.id "
-            /* Unary + keeps SQLite off jobs_by_state: walking the primary key
-             * in id order stops after LIMIT matches, where the index would
-             * collect and sort every match first (seconds at 1e6 jobs). */
-            "WHERE +j.experiment = ?1 AND (?2 IS NULL OR +j.state = ?2) AND (?3 IS NULL OR +j.kind = ?3) "
-            "ORDER BY j.id LIMIT ?4",
+            by_index ? "SELECT j.id, j.kind, j.state, j.attempt, j.max_attempts, j.worker, j.arch_hash, j.error, "
+                       "       r.top1, r.simulated, j.tag "
+                       "FROM jobs j LEFT JOIN results r ON r.job = j.id "
+                       "WHERE j.experiment = ?1 AND j.state = ?2 AND (?3 IS NULL OR j.kind = ?3) "
+                       "ORDER BY j.id LIMIT ?4"
+                     : /* Unary + keeps SQLite off jobs_by_state (see choose_jobs_walk). */
+                       "SELECT j.id, j.kind, j.state, j.attempt, j.max_attempts, j.worker, j.arch_hash, j.error, "
+                       "       r.top1, r.simulated, j.tag "
+                       "FROM jobs j LEFT JOIN results r ON r.job = j.id "
+                       "WHERE +j.experiment = ?1 AND (?2 IS NULL OR +j.state = ?2) AND (?3 IS NULL OR +j.kind = ?3) "
+                       "ORDER BY j.id LIMIT ?4",
             &st, &err);
     if (!rc) {
         sqlite3_bind_int64(st, 1, exp.id);
