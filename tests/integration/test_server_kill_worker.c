@@ -15,19 +15,19 @@ int main(int argc, char **argv) {
                    "name: kill-worker\n"
                    "space: genet\n"
                    "strategy: {name: random, seed: 5}\n"
-                   "budget: {evaluations: 12}\n"
+                   "budget: {evaluations: 6}\n"
                    "lease_seconds: 1.5\n"
                    "heartbeat_seconds: 0.25\n"
                    "progress_seconds: 1\n"
                    "prefetch: 1\n"
-                   "evaluator: {sim: {delay_seconds: 2.0, delay_jitter: 0}}\n");
+                   "evaluator: {sim: {delay_seconds: 3.0, delay_jitter: 0}}\n");
     pid_t nasd = h_start_nasd(&env, NULL, "nasd.log");
     const char *endpoint = h_wait_endpoint(&env, 20);
     pid_t victim = h_start_worker(&env, endpoint, "victim", "victim.log");
     int64_t job = h_wait_db(&env, "SELECT coalesce(max(id), 0) FROM jobs WHERE state = 'leased' AND worker = 'victim'",
                             1, 30);
     H_CHECK(job >= 1, "the victim never got a job");
-    h_kill(victim, SIGKILL); /* mid-job: the sim job takes 2 s */
+    h_kill(victim, SIGKILL); /* mid-job: the sim job takes 3 s */
     H_CHECK(h_db_int(&env, "SELECT count(*) FROM results") == 0, "a result arrived before the kill");
     pid_t others[2];
     others[0] = h_start_worker(&env, endpoint, "survivor-a", "a.log");
@@ -47,7 +47,7 @@ int main(int argc, char **argv) {
              (long long)job);
     H_CHECK(h_db_int(&env, sql) == 1, "the job's error does not say its lease expired");
     H_CHECK(h_db_int(&env, "SELECT count(*) FROM results WHERE worker = 'victim'") == 0, "the dead worker has results");
-    H_CHECK(h_db_int(&env, "SELECT count(*) FROM results") == 12, "budget of 12 not met");
+    H_CHECK(h_db_int(&env, "SELECT count(*) FROM results") == 6, "budget of 6 not met");
     H_CHECK(h_log_contains(&env, "nasd.log", "lease expired"), "nasd did not log the expiry");
     h_pass(&env);
 }

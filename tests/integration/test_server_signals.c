@@ -34,12 +34,12 @@ int main(int argc, char **argv) {
                    "name: signals\n"
                    "space: mini\n"
                    "strategy: {name: random, seed: 21}\n"
-                   "budget: {evaluations: 8}\n"
+                   "budget: {evaluations: 5}\n"
                    "lease_seconds: 30\n"
                    "heartbeat_seconds: 0.25\n"
                    "progress_seconds: 1\n"
                    "prefetch: 0\n"
-                   "evaluator: {sim: {delay_seconds: 1.5, delay_jitter: 0}}\n");
+                   "evaluator: {sim: {delay_seconds: 2.5, delay_jitter: 0}}\n");
     pid_t nasd = h_start_nasd(&env, NULL, "nasd1.log");
     char endpoint[256];
     snprintf(endpoint, sizeof endpoint, "%s", h_wait_endpoint(&env, 20));
@@ -77,7 +77,7 @@ int main(int argc, char **argv) {
     H_CHECK(h_wait(finisher, 20, &status) && status == 0, "finisher did not exit");
     snprintf(sql, sizeof sql, "SELECT count(*) FROM results WHERE job = %lld AND worker = 'finisher'", (long long)job);
     H_CHECK(h_db_int(&env, sql) == 1, "the handed-back job was not finished by another worker");
-    H_CHECK(h_db_int(&env, "SELECT count(*) FROM results") == 8, "budget of 8 not met");
+    H_CHECK(h_db_int(&env, "SELECT count(*) FROM results") == 5, "budget of 5 not met");
     H_CHECK(h_db_int(&env, "SELECT count(*) FROM experiments WHERE state = 'done'") == 1, "not marked done");
     h_pass(&env);
 }
