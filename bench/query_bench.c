@@ -198,6 +198,7 @@ int main(int argc, char **argv) {
         {"pareto --format csv --all", "pareto --format csv --all"},
         {"status", "status"},
         {"jobs --state done --limit 100", "jobs --state done --limit 100"},
+        {"jobs --state failed (none of 1e6)", "jobs --state failed"},
         {"show 1", "show 1"},
     };
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
