@@ -50,6 +50,7 @@ typedef struct worker_rec {
     size_t rid_len;
     char *id, *backend, *device;
     int slots_free;
+    bool in_idle;             /* its key is in c->idle (at most once, however often it says Ready) */
     double last_seen;         /* monotonic */
 } worker_rec;
 
@@ -453,6 +454,7 @@ static void dispatch(nas_coord *c) {
     while (c->free_slots > 0 && c->n.queued > 0 && zlist_size(c->idle) > 0) {
         char *key = zlist_pop(c->idle);
         worker_rec *w = zhash_lookup(c->workers, key);
+        if (w) w->in_idle = false;
         while (w && w->slots_free > 0 && c->n.queued > 0) {
             job_rec *j = queue_pop(c);
             if (!j) break;
@@ -465,8 +467,12 @@ static void dispatch(nas_coord *c) {
             w->slots_free--;
             c->free_slots--;
         }
-        if (w && w->slots_free > 0) zlist_append(c->idle, key); /* still has room: keep it */
-        else free(key);
+        if (w && w->slots_free > 0) { /* still has room: keep it */
+            zlist_append(c->idle, key);
+            w->in_idle = true;
+        } else {
+            free(key);
+        }
     }
 }
 
@@ -800,9 +806,10 @@ void nas_coord_on_frame(nas_coord *c, const uint8_t *peer, size_t peer_len, cons
     switch (env->body_case) {
     case NAS__ENVELOPE__BODY_READY:
         c->free_slots += (int64_t)env->ready->slots - w->slots_free;
-        if (w->slots_free == 0 && env->ready->slots > 0) {
+        if (!w->in_idle && env->ready->slots > 0) {
             char *idle_key = strdup(key);
-            if (idle_key) zlist_append(c->idle, idle_key);
+            if (idle_key && zlist_append(c->idle, idle_key) == 0) w->in_idle = true;
+            else free(idle_key);
         }
         w->slots_free = (int)env->ready->slots;
         c->dispatch_needed = true;
