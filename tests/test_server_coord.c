@@ -297,6 +297,20 @@ static void test_restarted_worker_loses_its_job(void **state) {
     nas_proto_free(&job);
 }
 
+static void test_backend_refused(void **state) {
+    fixture *f = *state;
+    start(f, "backend: cuda\n", 2);
+    hello(f, "simworker", 0); /* says backend sim */
+    nas_envelope *rej = sent_to(f, "simworker", NAS__ENVELOPE__BODY_REJECT, 0);
+    assert_non_null(rej);
+    assert_int_equal(rej->reject->code, NAS__REJECT_CODE__REJECT_BACKEND);
+    assert_null(sent_to(f, "simworker", NAS__ENVELOPE__BODY_WELCOME, 0));
+    clear_sent(f);
+    ready(f, "simworker"); /* still unknown: it gets nothing */
+    tick(f);
+    assert_null(sent_to(f, "simworker", NAS__ENVELOPE__BODY_JOB, 0));
+}
+
 static void test_time_budget(void **state) {
     fixture *f = *state;
     nas_err err;
@@ -447,6 +461,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_hand_back_keeps_attempt, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restarted_worker_loses_its_job, setup, teardown),
         cmocka_unit_test_setup_teardown(test_time_budget, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_backend_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_budget_is_exact, setup, teardown),
         cmocka_unit_test_setup_teardown(test_measure_then_train, setup, teardown),
         cmocka_unit_test_setup_teardown(test_resume_after_crash, setup, teardown),
