@@ -46,7 +46,9 @@ static int print_budget(nas_store *store, const nas_store_experiment *exp, nas_e
     if (exp->budget_evaluations > 0)
         printf(" of %" PRId64 " (%.1f%%)", exp->budget_evaluations,
                100.0 * (double)spent / (double)exp->budget_evaluations);
-    printf("; running %.2f h", exp->elapsed_seconds / 3600.0);
+    char running[32];
+    nas_query_format_duration(exp->elapsed_seconds, running, sizeof running);
+    printf("; running %s", running);
     if (exp->budget_hours > 0)
         printf(" of %.2f h (%.1f%%)", exp->budget_hours, 100.0 * exp->elapsed_seconds / 3600.0 / exp->budget_hours);
     printf("\n");

@@ -76,6 +76,13 @@ void nas_query_format_age(double wall_seconds, double now_wall, char *buf, size_
     else snprintf(buf, cap, "%.1f h ago", age / 3600);
 }
 
+void nas_query_format_duration(double seconds, char *buf, size_t cap) {
+    if (seconds < 0) seconds = 0;
+    if (seconds < 120) snprintf(buf, cap, "%.0f s", seconds);
+    else if (seconds < 7200) snprintf(buf, cap, "%.1f min", seconds / 60);
+    else snprintf(buf, cap, "%.2f h", seconds / 3600);
+}
+
 int nas_query_parse_job_id(const char *text, int64_t *out, nas_err *err) {
     char *end = NULL;
     errno = 0;

@@ -47,6 +47,9 @@ void nas_query_format_time(double wall_seconds, char *buf, size_t cap);
 /* Formats an age "3.2 s ago" / "5 min ago" relative to now_wall. */
 void nas_query_format_age(double wall_seconds, double now_wall, char *buf, size_t cap);
 
+/* Formats a duration: "42 s", "5.2 min" or "3.50 h". */
+void nas_query_format_duration(double seconds, char *buf, size_t cap);
+
 /* Parses a positive job id; NAS_EINVAL with a message otherwise. */
 int nas_query_parse_job_id(const char *text, int64_t *out, nas_err *err);
 
