@@ -37,6 +37,8 @@ static void train_usage(FILE *out) {
             "  --threads T      CPU threads (default: all cores)\n"
             "  --seed S         initialisation, shuffling and augmentation seed (default 1)\n"
             "  --train-subset N train on the first N images only\n"
+            "  --crop-padding P augment: random crop of the image padded by P pixels (default 0)\n"
+            "  --hflip          augment: random horizontal flip (default off)\n"
             "  --recipe FILE    a JSON recipe (worker/evaluator.h keys); flags override it\n"
             "  --init-from CK   start from a checkpoint's weights (layers matched by name)\n"
             "  --out CK         save the weights as safetensors after every epoch and at the end\n"
@@ -136,7 +138,8 @@ int nas_cmd_train(int argc, char **argv) {
     nas_recipe r;
     nas_recipe_defaults(&r);
     /* Flags are collected first and applied over the recipe file afterwards. */
-    long epochs = -1, batch = -1, threads = -1, seed = -1, subset = -1;
+    long epochs = -1, batch = -1, threads = -1, seed = -1, subset = -1, crop_padding = -1;
+    bool hflip = false;
     double lr = -1;
     const char *data = NULL, *init_from = NULL;
     for (int i = 1; i < argc; i++) {
@@ -147,6 +150,10 @@ int nas_cmd_train(int argc, char **argv) {
         }
         if (strcmp(a, "--quiet") == 0) {
             quiet = true;
+            continue;
+        }
+        if (strcmp(a, "--hflip") == 0) {
+            hflip = true;
             continue;
         }
         if (i + 1 >= argc) {
@@ -168,6 +175,7 @@ int nas_cmd_train(int argc, char **argv) {
         else if (strcmp(a, "--threads") == 0) bad = parse_int(a, v, 0, 1024, &threads);
         else if (strcmp(a, "--seed") == 0) bad = parse_int(a, v, 0, LONG_MAX, &seed);
         else if (strcmp(a, "--train-subset") == 0) bad = parse_int(a, v, 0, INT_MAX, &subset);
+        else if (strcmp(a, "--crop-padding") == 0) bad = parse_int(a, v, 0, 64, &crop_padding);
         else if (strcmp(a, "--lr") == 0) bad = parse_double(a, v, 1e-9, 100, &lr);
         else {
             fprintf(stderr, "nas train: unknown option %s\n\n", a);
@@ -201,6 +209,8 @@ int nas_cmd_train(int argc, char **argv) {
     if (seed >= 0) r.seed = (uint64_t)seed;
     if (subset >= 0) r.train_subset = (int)subset;
     if (lr > 0) r.lr = lr;
+    if (crop_padding >= 0) r.crop_padding = (int)crop_padding;
+    if (hflip) r.hflip = true;
     if (r.warmup_epochs > r.epochs) r.warmup_epochs = r.epochs;
 
     nas_arch arch;
