@@ -837,7 +837,8 @@ typedef struct resume_ctx {
     int rc;
 } resume_ctx;
 
-static int resume_job(const nas_store_job *row, void *vctx) {
+static int resume_job(const nas_store_replay_row *replay, void *vctx) {
+    const nas_store_job *row = replay->job;
     resume_ctx *r = vctx;
     nas_coord *c = r->c;
     nas_arch arch;
@@ -853,23 +854,15 @@ static int resume_job(const nas_store_job *row, void *vctx) {
     switch (row->state) {
     case NAS_JOB_DONE:
         if (row->kind == NAS_STORE_TRAIN) {
-            nas_store_result res;
-            if (nas_store_result_get(c->store, row->id, &res, &e)) {
-                nas_warn("job %" PRId64 " is done but its result is unreadable: %s", row->id, e.msg);
+            if (!replay->has_result || !replay->has_accuracy) {
+                nas_warn("job %" PRId64 " is done but has no accuracy in the store; not replayed", row->id);
                 return 0;
             }
-            double latency = -1;
-            for (int i = 0; i < res.n_latency; i++)
-                if (c->exp->n_tiers == 0 ? i == 0
-                                         : res.latency[i].batch == c->exp->tiers[0].batch &&
-                                               strcmp(res.latency[i].precision, c->exp->tiers[0].precision) == 0)
-                    latency = res.latency[i].mean_ms;
             c->n.train_done++;
-            if (res.simulated) c->any_simulated = true;
-            if (res.top1 > c->best_top1) c->best_top1 = res.top1;
+            if (replay->simulated) c->any_simulated = true;
+            if (replay->top1 > c->best_top1) c->best_top1 = replay->top1;
             zhash_delete(r->measured, row->arch_hash);
-            tell(c, &tmp, NAS_OBS_OK, res.top1, latency, res.checkpoint);
-            nas_store_result_release(&res);
+            tell(c, &tmp, NAS_OBS_OK, replay->top1, replay->latency_ms, replay->checkpoint);
         } else {
             c->n.measure_done++;
             zhash_insert(r->measured, row->arch_hash, (void *)(intptr_t)row->id);
@@ -877,7 +870,7 @@ static int resume_job(const nas_store_job *row, void *vctx) {
         return 0;
     case NAS_JOB_INFEASIBLE:
         c->n.infeasible++;
-        tell(c, &tmp, NAS_OBS_INFEASIBLE, 0, -1, NULL);
+        tell(c, &tmp, NAS_OBS_INFEASIBLE, 0, replay->latency_ms, NULL);
         return 0;
     case NAS_JOB_FAILED:
         if (row->kind == NAS_STORE_TRAIN) c->n.train_failed++;
@@ -926,7 +919,9 @@ static int resume_job(const nas_store_job *row, void *vctx) {
 static int resume(nas_coord *c, nas_err *err) {
     resume_ctx r = {.c = c, .measured = zhash_new()};
     if (!r.measured) return nas_err_set(err, NAS_ENOMEM, "out of memory");
-    int rc = nas_store_jobs_foreach(c->store, c->experiment_id, -1, -1, resume_job, &r, err);
+    const nas_experiment *e = c->exp;
+    int rc = nas_store_replay(c->store, c->experiment_id, e->n_tiers ? e->tiers[0].batch : 0,
+                              e->n_tiers ? e->tiers[0].precision : NULL, resume_job, &r, err);
     if (!rc && r.rc) rc = nas_err_set(err, r.rc, "out of memory while resuming");
     /* feasible measurements whose train job was never created (a stop right after the measure) */
     for (void *v = zhash_first(r.measured); !rc && v; v = zhash_next(r.measured)) {

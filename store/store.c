@@ -895,6 +895,48 @@ int nas_store_front_scan(nas_store *store, int64_t experiment, int batch, const 
     return rc;
 }
 
+int nas_store_replay(nas_store *store, int64_t experiment, int batch, const char *precision,
+                     nas_store_replay_fn fn, void *ctx, nas_err *err) {
+    sqlite3_stmt *st = NULL;
+    /* the job columns first, in job_from_row's order */
+    if (sqlite3_prepare_v2(store->db,
+                           "SELECT j.id, j.experiment, j.kind, j.arch_json, j.arch_hash, j.recipe_json, j.tag,"
+                           " j.state, j.attempt, j.max_attempts, j.worker, j.lease_expires_at, j.error,"
+                           " j.created_at, j.updated_at,"
+                           " r.job IS NOT NULL, r.top1, r.simulated, r.checkpoint,"
+                           " (SELECT l.mean_ms FROM latencies l WHERE l.job = j.id AND"
+                           "   (?3 IS NULL OR (l.batch = ?2 AND l.precision = ?3)) ORDER BY l.precision, l.batch LIMIT 1)"
+                           " FROM jobs j LEFT JOIN results r ON r.job = j.id WHERE j.experiment = ?1 ORDER BY j.id",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_error(store, err, "reading jobs to replay");
+    sqlite3_bind_int64(st, 1, experiment);
+    sqlite3_bind_int(st, 2, batch);
+    if (precision) sqlite3_bind_text(st, 3, precision, -1, SQLITE_TRANSIENT);
+    int rc = 0, step;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        nas_store_job job;
+        if (job_from_row(st, &job)) {
+            rc = nas_err_set(err, NAS_ENOMEM, "out of memory");
+            break;
+        }
+        nas_store_replay_row row = {.job = &job,
+                                    .has_result = sqlite3_column_int(st, 15) != 0,
+                                    .has_accuracy = sqlite3_column_type(st, 16) != SQLITE_NULL,
+                                    .top1 = sqlite3_column_double(st, 16),
+                                    .simulated = sqlite3_column_int(st, 17) != 0,
+                                    .checkpoint = (const char *)sqlite3_column_text(st, 18),
+                                    .latency_ms = sqlite3_column_type(st, 19) == SQLITE_NULL
+                                                      ? -1
+                                                      : sqlite3_column_double(st, 19)};
+        rc = fn(&row, ctx);
+        nas_store_job_release(&job);
+        if (rc) break;
+    }
+    if (!rc && step != SQLITE_DONE) rc = db_error(store, err, "reading jobs to replay");
+    sqlite3_finalize(st);
+    return rc;
+}
+
 /* ---- workers, strategy state, events ------------------------------------ */
 
 int nas_store_worker_seen(nas_store *store, const char *id, const char *host, const char *device,

@@ -280,6 +280,27 @@ typedef int (*nas_store_point_fn)(int64_t job, double top1, double latency_ms, v
 int nas_store_front_scan(nas_store *store, int64_t experiment, int batch, const char *precision,
                          double max_latency_ms, nas_store_point_fn fn, void *ctx, nas_err *err);
 
+/* What a restarting coordinator replays: every job of the experiment in id
+ * order with its result, in one query (a sequential walk of jobs and of
+ * results by rowid, plus a primary-key probe of latencies per job). */
+typedef struct nas_store_replay_row {
+    const nas_store_job *job;
+    bool has_result;
+    bool has_accuracy;       /* the result has top1 (a train job) */
+    double top1;
+    bool simulated;
+    double latency_ms;       /* at (batch, precision), or the job's first latency when
+                              * precision is NULL; < 0 when there is none */
+    const char *checkpoint;  /* NULL if none */
+} nas_store_replay_row;
+
+typedef int (*nas_store_replay_fn)(const nas_store_replay_row *row, void *ctx);
+
+/* Calls fn for every job of the experiment (valid only during the call); fn
+ * returning non-zero stops the walk and that value is returned. */
+int nas_store_replay(nas_store *store, int64_t experiment, int batch, const char *precision,
+                     nas_store_replay_fn fn, void *ctx, nas_err *err);
+
 /* ---- workers, strategy state, events ------------------------------------ */
 
 /* Records a worker (by its id) as connected now, or updates it. */

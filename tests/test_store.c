@@ -286,6 +286,54 @@ static void test_front_scan(void **state) {
     nas_store_close(&s);
 }
 
+typedef struct replay_ctx {
+    int rows, with_result;
+    double top1, latency;
+    int64_t last_id;
+    bool ordered;
+} replay_ctx;
+
+static int on_replay(const nas_store_replay_row *row, void *vctx) {
+    replay_ctx *c = vctx;
+    if (row->job->id <= c->last_id) c->ordered = false;
+    c->last_id = row->job->id;
+    c->rows++;
+    if (row->has_result) {
+        c->with_result++;
+        c->top1 = row->top1;
+        c->latency = row->latency_ms;
+    }
+    return 0;
+}
+
+static void test_replay(void **state) {
+    fixture *f = *state;
+    nas_store *s = NULL;
+    nas_err err;
+    assert_int_equal(nas_store_open(f->path, &s, &err), 0);
+    int64_t exp = make_experiment(s, "e");
+    int64_t done = make_job(s, exp, NAS_STORE_TRAIN, "0000000000000001");
+    make_job(s, exp, NAS_STORE_TRAIN, "0000000000000002"); /* still queued */
+    nas_store_result r = {.job = done, .attempt = 1, .has_accuracy = true, .top1 = 0.75, .simulated = true,
+                          .n_latency = 2};
+    r.latency[0] = (nas_store_latency){.batch = 1, .precision = "fp16", .mean_ms = 1.5};
+    r.latency[1] = (nas_store_latency){.batch = 64, .precision = "fp16", .mean_ms = 20.0};
+    bool inserted;
+    assert_int_equal(nas_store_result_insert(s, &r, NAS_JOB_DONE, &inserted, &err), 0);
+    replay_ctx c = {.ordered = true};
+    assert_int_equal(nas_store_replay(s, exp, 64, "fp16", on_replay, &c, &err), 0);
+    assert_int_equal(c.rows, 2);
+    assert_int_equal(c.with_result, 1);
+    assert_true(c.top1 == 0.75 && c.latency == 20.0 && c.ordered);
+    replay_ctx first = {.ordered = true};
+    assert_int_equal(nas_store_replay(s, exp, 0, NULL, on_replay, &first, &err), 0);
+    assert_true(first.latency == 1.5); /* no tier: the first latency */
+    replay_ctx none = {.ordered = true};
+    assert_int_equal(nas_store_replay(s, exp, 8, "fp16", on_replay, &none, &err), 0);
+    assert_true(none.latency < 0); /* not measured at batch 8 */
+    nas_store_close(&s);
+}
+
 /* A file written by schema v1 (before latencies.top1) is read as it is by
  * readers and migrated by the next writer. */
 static void test_migration_from_v1(void **state) {
@@ -359,6 +407,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_job_life_cycle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_result_exactly_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_front_scan, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_replay, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migration_from_v1, setup, teardown),
         cmocka_unit_test_setup_teardown(test_strategy_state_and_workers, setup, teardown),
     };
