@@ -14,7 +14,8 @@ const char *const nas_bo_option_keys[] = {"init",          "candidates",  "local
                                           "gp_evals",      "gp_max_points", "gp_optimiser",
                                           "refit_every",   "parallel",    NULL};
 
-int nas_bo_core_init(nas_bo_core *c, const nas_vopt_params *p, int default_init, nas_err *err) {
+int nas_bo_core_init(nas_bo_core *c, const nas_vopt_params *p, int default_init,
+                     double default_xi, nas_err *err) {
     static const char *const parallel_names[] = {"kb", "cl-min", "cl-mean", NULL};
     static const char *const optimisers[] = {"lbfgs", "slsqp", NULL};
     memset(c, 0, sizeof *c);
@@ -28,7 +29,7 @@ int nas_bo_core_init(nas_bo_core *c, const nas_vopt_params *p, int default_init,
         (rc = nas_cfg_get_int(cfg, o, "candidates", false, 2000, 1, 1000000, &cands, err)) ||
         (rc = nas_cfg_get_int(cfg, o, "local_starts", false, 3, 0, 1000, &starts, err)) ||
         (rc = nas_cfg_get_int(cfg, o, "local_evals", false, 30, 0, 100000, &evals, err)) ||
-        (rc = nas_cfg_get_double(cfg, o, "xi", false, 0.01, 0.0, 10.0, &c->opt.xi, err)) ||
+        (rc = nas_cfg_get_double(cfg, o, "xi", false, default_xi, 0.0, 10.0, &c->opt.xi, err)) ||
         (rc = nas_cfg_get_int(cfg, o, "gp_restarts", false, 1, 0, 100, &restarts, err)) ||
         (rc = nas_cfg_get_int(cfg, o, "gp_evals", false, 50, 1, 100000, &gp_evals, err)) ||
         (rc = nas_cfg_get_int(cfg, o, "gp_max_points", false, 150, 0, 1000000, &max_points, err)) ||

@@ -51,8 +51,10 @@ typedef struct nas_bo_core {
  * them with their own before nas_cfg_check_keys. */
 extern const char *const nas_bo_option_keys[];
 
-/* Reads the core's options from p (keys are not checked here). */
-int nas_bo_core_init(nas_bo_core *c, const nas_vopt_params *p, int default_init, nas_err *err);
+/* Reads the core's options from p (keys are not checked here); the caller
+ * gives the defaults that differ between bo and lamcts-bo. */
+int nas_bo_core_init(nas_bo_core *c, const nas_vopt_params *p, int default_init,
+                     double default_xi, nas_err *err);
 void nas_bo_core_release(nas_bo_core *c);
 
 /* If the initial design is not finished, writes its next point and sets *used. */

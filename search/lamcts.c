@@ -193,9 +193,9 @@ int nas_lamcts_sample_region(const nas_lamcts_tree *t, const nas_lamcts_step *pa
     int per = n_centres > 0 ? (want + n_centres - 1) / n_centres : 0;
     double *scratch = malloc(sizeof(double) * (size_t)D);
     int *order = NULL;
-    if (s->center_choice == NAS_LAMCTS_CENTER_BEST && nd->n > 0)
-        order = malloc(sizeof(int) * (size_t)nd->n);
-    if (!scratch || (s->center_choice == NAS_LAMCTS_CENTER_BEST && nd->n > 0 && !order)) {
+    bool by_value = s->center_choice != NAS_LAMCTS_CENTER_RANDOM;
+    if (by_value && nd->n > 0) order = malloc(sizeof(int) * (size_t)nd->n);
+    if (!scratch || (by_value && nd->n > 0 && !order)) {
         free(scratch), free(order);
         return nas_err_set(err, NAS_ENOMEM, "out of memory sampling an LA-MCTS region");
     }
@@ -210,7 +210,9 @@ int nas_lamcts_sample_region(const nas_lamcts_tree *t, const nas_lamcts_step *pa
                 }
     }
     for (int c = 0; c < n_centres && m < want; c++) {
-        int smp = order ? order[c] : nd->idx[nas_rng_below(rng, (uint64_t)nd->n)];
+        bool take_best = s->center_choice == NAS_LAMCTS_CENTER_BEST ||
+                         (s->center_choice == NAS_LAMCTS_CENTER_MIXED && c == 0);
+        int smp = take_best ? order[c] : nd->idx[nas_rng_below(rng, (uint64_t)nd->n)];
         const double *centre = x + (size_t)smp * (size_t)D;
         int level = BOX_LEVELS;
         if (box_crosses(t, path, path_len, centre, BOX_LEVELS, D, s->probe, rng, scratch)) {

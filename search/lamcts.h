@@ -89,7 +89,9 @@ bool nas_lamcts_in_region(const nas_lamcts_tree *t, const nas_lamcts_step *path,
  * `candidates` such tries passes are plain uniform points returned
  * (*n_out = candidates) and then not every point is in the region.
  */
-enum { NAS_LAMCTS_CENTER_RANDOM = 0, NAS_LAMCTS_CENTER_BEST = 1 };
+/* Centres: random leaf samples (official), the best ones, or the best one
+ * first and random ones after it (mixed). */
+enum { NAS_LAMCTS_CENTER_RANDOM = 0, NAS_LAMCTS_CENTER_BEST = 1, NAS_LAMCTS_CENTER_MIXED = 2 };
 
 typedef struct nas_lamcts_sampler {
     int candidates;    /* points wanted */

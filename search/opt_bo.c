@@ -4,7 +4,7 @@
  * After the initial design (bo.h), candidates are `candidates` uniform points
  * of [0,1]^D, scored by EI against the best posterior mean over all told
  * points, the best few refined by L-BFGS (acq.h). Options: those of bo.h;
- * init defaults to 20.
+ * init defaults to 20 and xi to 0.01 (the usual EI default, e.g. GPyOpt's).
  */
 #include <stdlib.h>
 
@@ -29,7 +29,7 @@ static int bo_create(const nas_vopt_params *p, void **self, nas_err *err) {
     int rc = 0;
     if ((p->options && (rc = nas_cfg_check_keys(p->cfg, p->options, nas_bo_option_keys,
                                                 "bo options", err))) ||
-        (rc = nas_bo_core_init(&b->core, p, 20, err))) {
+        (rc = nas_bo_core_init(&b->core, p, 20, 0.01, err))) {
         bo_destroy(b);
         return rc;
     }
