@@ -65,7 +65,10 @@ const char *nas_strategy_name(const nas_strategy *s);
 
 /* Proposes up to n new candidates into out[0..*n_out). Candidates are distinct
  * from every pending and every told architecture. *n_out may be less than n
- * (e.g. LLR waits for a phase to finish, or the space is exhausted). */
+ * (e.g. LLR waits for a phase to finish, or the space is exhausted).
+ * out must have room for n entries; they are zeroed first. Every proposal is
+ * pending from here on (until told): a candidate the caller drops without a
+ * result stays pending for the strategy's life. */
 int nas_strategy_ask(nas_strategy *s, int n, nas_candidate *out, int *n_out, nas_err *err);
 
 /* Records a result of an earlier candidate (or of one replayed from the store). */
@@ -79,7 +82,9 @@ int nas_strategy_note_pending(nas_strategy *s, const nas_candidate *c, nas_err *
 bool nas_strategy_finished(const nas_strategy *s);
 
 /* Serialises the strategy's state (rng, observations it keeps, phase) as JSON;
- * load restores it so that the next proposals are identical. */
+ * load restores it so that the next proposals are identical. load needs a
+ * strategy created with the same name, space, seed and options (it checks the
+ * name and the dimensions, and LLR its plan). */
 int nas_strategy_save(const nas_strategy *s, char **json_out, nas_err *err);
 int nas_strategy_load(nas_strategy *s, const char *json, nas_err *err);
 
