@@ -226,17 +226,22 @@ int nas_cmd_run(int argc, char **argv) {
             forwarded = true;
         }
     }
-    /* after a finished run the workers got a final Shutdown and exit by themselves */
-    for (long i = 0; i < n_workers; i++) {
-        if (workers[i] <= 0) continue;
-        if (!reap(workers[i], NULL, nasd_status == 0 ? 10 : 1)) {
-            kill(workers[i], SIGTERM);
-            if (!reap(workers[i], NULL, 10)) {
-                kill(workers[i], SIGKILL);
-                reap(workers[i], NULL, 5);
-            }
+    /* After a finished run the workers got a final Shutdown and exit by
+     * themselves; otherwise (or if they linger) they are asked, all at once,
+     * then killed. */
+    double grace_end = nas_now_monotonic() + (nasd_status == 0 ? 10 : 1);
+    for (int round = 0; round < 3; round++) {
+        bool left = false;
+        for (long i = 0; i < n_workers; i++) {
+            if (workers[i] <= 0) continue;
+            double wait = grace_end - nas_now_monotonic();
+            if (reap(workers[i], NULL, wait > 0 ? wait : 0)) workers[i] = 0;
+            else left = true;
         }
-        workers[i] = 0;
+        if (!left) break;
+        for (long i = 0; i < n_workers; i++)
+            if (workers[i] > 0) kill(workers[i], round == 0 ? SIGTERM : SIGKILL);
+        grace_end = nas_now_monotonic() + 10;
     }
     status = nasd_status == 0 ? 0 : 1;
     if (status == 0) fprintf(stderr, "nas run: done; results in %s (nas status --db %s)\n", db, db);

@@ -67,8 +67,9 @@ typedef struct worker {
     unacked pending[MAX_UNACKED];
     int n_pending;
     /* stopping */
-    bool stopping, exit_now;
-    double stop_deadline;
+    bool stopping, exit_now, nasd_stopping;
+    double stop_deadline;  /* when a running job is handed back */
+    double drain_deadline; /* when to give up waiting for acks once idle (0: not set) */
     int exit_status;
     nas_rng rng;
 } worker;
@@ -369,6 +370,7 @@ static void on_message(worker *w, const void *data, size_t len) {
     switch (env->body_case) {
     case NAS__ENVELOPE__BODY_WELCOME:
         w->welcomed = true;
+        w->nasd_stopping = false;
         w->backoff = BACKOFF_MIN;
         w->heartbeat_s = env->welcome->heartbeat_seconds;
         nas_info("welcomed into experiment '%s' (heartbeat %.2f s, lease %.2f s)", env->welcome->experiment,
@@ -403,6 +405,8 @@ static void on_message(worker *w, const void *data, size_t len) {
             w->exit_now = true;
         } else {
             nas_info("nasd is stopping (%s); will reconnect", env->shutdown->reason);
+            w->nasd_stopping = true;
+            if (w->drain_deadline > 0) w->drain_deadline = nas_now_monotonic();
         }
         break;
     default: nas_warn("nasd sent an unexpected %s; ignored", nas_proto_body_name(env)); break;
@@ -438,8 +442,13 @@ static void run(worker *w) {
             }
         }
         if (w->stopping && w->runner && now >= w->stop_deadline) hand_back(w, "worker is stopping");
-        /* done when stopping, idle, and everything sent was acknowledged (or nasd is unreachable) */
-        if (w->stopping && !w->runner && (w->n_pending == 0 || now >= w->stop_deadline + 5)) break;
+        /* done when stopping, idle, and everything sent was acknowledged; a few
+         * seconds at most (none if nasd said it is stopping too): an
+         * unacknowledged job is run again after its lease, never lost */
+        if (w->stopping && !w->runner) {
+            if (w->drain_deadline == 0) w->drain_deadline = now + (w->nasd_stopping ? 0.5 : 5.0);
+            if (w->n_pending == 0 || now >= w->drain_deadline) break;
+        }
 
         if (!w->sock) {
             if (now < w->next_connect) {

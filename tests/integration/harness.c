@@ -86,6 +86,10 @@ void h_init(h_env *env, int argc, char **argv, const char *name, int deadline_se
 
 void h_pass(h_env *env) {
     kill_all();
+    if (getenv("NAS_TEST_KEEP")) { /* keep the logs and the store for a look */
+        printf("PASS (kept %s)\n", env->dir);
+        exit(0);
+    }
     char cmd[256];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", env->dir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", env->dir);

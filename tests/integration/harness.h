@@ -31,7 +31,7 @@ typedef struct h_env {
 void h_init(h_env *env, int argc, char **argv, const char *name, int deadline_seconds);
 /* Kills every process still running, prints the logs' tails and exits 1. */
 void h_fail(void) __attribute__((noreturn));
-/* Removes the folder (on success) and exits 0. */
+/* Removes the folder (kept if $NAS_TEST_KEEP is set) and exits 0. */
 void h_pass(h_env *env) __attribute__((noreturn));
 
 /* Writes text into env->config. */
