@@ -16,6 +16,7 @@
 #include "common/util.h"
 #include "trainer/checkpoint.h"
 #include "trainer/data/dataset.h"
+#include "trainer/data/jpeg_folder.h"
 #include "trainer/data/loader.h"
 #include "trainer/optim.h"
 #include "trainer/trainer.h"
@@ -35,7 +36,8 @@ struct nas_trainer {
     nas_backend *be;
     nas_net *net;
     nas_optim *optim;
-    nas_dataset *train_set, *test_set;
+    nas_dataset *train_set, *test_set;       /* in-memory sets (IDX, CIFAR, synthetic) */
+    nas_jpeg_folder *jpeg_train, *jpeg_test; /* or JPEG folders ("jpeg:DIR") */
     float mean[NAS_DATASET_MAX_CHANNELS], std[NAS_DATASET_MAX_CHANNELS];
     int epochs_done;
     double train_seconds;
@@ -139,6 +141,8 @@ void nas_trainer_free(nas_trainer **tp) {
     nas_backend_free(&t->be);
     nas_dataset_free(&t->train_set);
     nas_dataset_free(&t->test_set);
+    nas_jpeg_folder_free(&t->jpeg_train);
+    nas_jpeg_folder_free(&t->jpeg_test);
     free(t->checkpoint_path);
     free(t);
     *tp = NULL;
@@ -168,10 +172,44 @@ static int check_data_fits(const nas_trainer *t, const nas_dataset *ds, nas_err 
     return 0;
 }
 
+/* "jpeg:DIR": ImageNet-style folders DIR/train/<class>/<image>.jpg and
+ * DIR/val/<class>/<image>.jpg, decoded per batch (jpeg_folder.h: random-resized
+ * crop for training, centre crop for evaluation, at the architecture's
+ * resolution) and normalised with ImageNet's mean and std. */
+static const char *jpeg_root(const nas_recipe *r) {
+    return strncmp(r->dataset, "jpeg:", 5) == 0 && r->dataset[5] ? r->dataset + 5 : NULL;
+}
+
+static int open_jpeg_split(nas_trainer *t, const char *split, nas_jpeg_folder **out, nas_err *err) {
+    const char *root = jpeg_root(&t->recipe);
+    if (t->arch.in_channels != 3)
+        return nas_err_set(err, NAS_EINVAL, "JPEG folders give RGB images; the architecture takes %d "
+                           "channels (set in_channels: 3)", t->arch.in_channels);
+    if (t->recipe.train_subset > 0 || t->recipe.test_subset > 0)
+        return nas_err_set(err, NAS_EINVAL, "train_subset and test_subset apply to in-memory data "
+                           "sets, not to JPEG folders");
+    size_t cap = strlen(root) + strlen(split) + 2;
+    char *dir = malloc(cap);
+    if (!dir) return nas_err_set(err, NAS_ENOMEM, "out of memory");
+    snprintf(dir, cap, "%s/%s", root, split);
+    int rc = nas_jpeg_folder_open(dir, out, err);
+    if (!rc && nas_jpeg_folder_classes(*out) > t->arch.classes)
+        rc = nas_err_set(err, NAS_EINVAL, "%s has %d classes but the architecture outputs %d", dir,
+                         nas_jpeg_folder_classes(*out), t->arch.classes);
+    if (rc) nas_jpeg_folder_free(out);
+    free(dir);
+    return rc;
+}
+
 /* Loads the training set (for its statistics, even when only evaluating:
  * the test set is normalised with the training set's mean and std). */
 static int ensure_data(nas_trainer *t, bool need_test, nas_err *err) {
     int rc = 0;
+    if (jpeg_root(&t->recipe)) {
+        if (!t->jpeg_train) rc = open_jpeg_split(t, "train", &t->jpeg_train, err);
+        if (!rc && need_test && !t->jpeg_test) rc = open_jpeg_split(t, "val", &t->jpeg_test, err);
+        return rc;
+    }
     if (!t->train_set) {
         rc = nas_dataset_open(t->recipe.dataset, true, &t->train_set, err);
         if (rc) return rc;
@@ -191,6 +229,56 @@ static int ensure_data(nas_trainer *t, bool need_test, nas_err *err) {
         if (rc) nas_dataset_free(&t->test_set);
     }
     return rc;
+}
+
+/* One of the two loaders behind the same four calls, so the loops below do
+ * not care whether images come from memory or from JPEG files. */
+typedef struct batch_source {
+    nas_loader *memory;
+    nas_jpeg_loader *jpeg;
+} batch_source;
+
+static int source_new(nas_trainer *t, bool train, int batch, batch_source *src, nas_err *err) {
+    *src = (batch_source){0};
+    const nas_recipe *r = &t->recipe;
+    if (jpeg_root(r)) {
+        nas_jpeg_loader_opts o = {.batch = batch, .shuffle = train, .drop_last = train,
+                                  .crop = nas_jpeg_crop_defaults(t->arch.resolution, train),
+                                  .seed = r->seed};
+        o.crop.hflip = train && r->hflip;
+        return nas_jpeg_loader_new(train ? t->jpeg_train : t->jpeg_test, &o, &src->jpeg, err);
+    }
+    nas_loader_opts o = {.batch = batch, .shuffle = train, .drop_last = train,
+                         .crop_padding = train ? r->crop_padding : 0, .hflip = train && r->hflip,
+                         .seed = r->seed, .mean = t->mean, .std = t->std};
+    return nas_loader_new(train ? t->train_set : t->test_set, &o, &src->memory, err);
+}
+
+static int source_batches(const batch_source *src) {
+    return src->jpeg ? nas_jpeg_loader_batches_per_epoch(src->jpeg)
+                     : nas_loader_batches_per_epoch(src->memory);
+}
+
+static int source_start(batch_source *src, int epoch, nas_err *err) {
+    return src->jpeg ? nas_jpeg_loader_start_epoch(src->jpeg, epoch, err)
+                     : nas_loader_start_epoch(src->memory, epoch, err);
+}
+
+static int source_next(batch_source *src, nas_batch *b, nas_err *err) {
+    return src->jpeg ? nas_jpeg_loader_next(src->jpeg, b, err) : nas_loader_next(src->memory, b, err);
+}
+
+static void source_free(batch_source *src) {
+    nas_jpeg_loader_free(&src->jpeg);
+    nas_loader_free(&src->memory);
+}
+
+static int train_images(const nas_trainer *t) {
+    return t->jpeg_train ? nas_jpeg_folder_count(t->jpeg_train) : t->train_set->n;
+}
+
+static int test_images(const nas_trainer *t) {
+    return t->jpeg_test ? nas_jpeg_folder_count(t->jpeg_test) : t->test_set->n;
 }
 
 /* ---- training ---- */
@@ -226,16 +314,13 @@ int nas_trainer_fit_until(nas_trainer *t, int until, nas_err *err) {
     int rc = ensure_data(t, false, err);
     if (rc) return rc;
     const nas_recipe *r = &t->recipe;
-    if (t->train_set->n < r->batch)
+    if (train_images(t) < r->batch)
         return nas_err_set(err, NAS_EINVAL, "the training set has %d images, fewer than one batch of %d",
-                           t->train_set->n, r->batch);
-    nas_loader_opts lo = {.batch = r->batch, .shuffle = true, .drop_last = true,
-                          .crop_padding = r->crop_padding, .hflip = r->hflip, .seed = r->seed,
-                          .mean = t->mean, .std = t->std};
-    nas_loader *loader = NULL;
-    rc = nas_loader_new(t->train_set, &lo, &loader, err);
+                           train_images(t), r->batch);
+    batch_source loader;
+    rc = source_new(t, true, r->batch, &loader, err);
     if (rc) return rc;
-    int steps_per_epoch = nas_loader_batches_per_epoch(loader);
+    int steps_per_epoch = source_batches(&loader);
     nas_lr_schedule schedule = {
         .base_lr = r->lr, .min_lr = r->lr_min,
         .warmup_steps = (int64_t)llround(r->warmup_epochs * steps_per_epoch),
@@ -248,11 +333,11 @@ int nas_trainer_fit_until(nas_trainer *t, int until, nas_err *err) {
     double start = nas_now_monotonic();
     nas_loss_stats stats = {0};
     for (int epoch = t->epochs_done; epoch < until && !rc; epoch++) {
-        rc = nas_loader_start_epoch(loader, epoch, err);
+        rc = source_start(&loader, epoch, err);
         if (!rc) rc = nas_net_reset_stats(t->net, err);
         nas_batch b;
         int step_in_epoch = 0, got = 0;
-        while (!rc && (got = nas_loader_next(loader, &b, err)) == 1) {
+        while (!rc && (got = source_next(&loader, &b, err)) == 1) {
             int64_t step = (int64_t)epoch * steps_per_epoch + step_in_epoch;
             hp.lr = (float)nas_lr_at(&schedule, step);
             rc = train_step(t, &b, &hp, err);
@@ -282,7 +367,7 @@ int nas_trainer_fit_until(nas_trainer *t, int until, nas_err *err) {
         if (t->checkpoint_path) rc = nas_trainer_save(t, t->checkpoint_path, err);
     }
     t->train_seconds += nas_now_monotonic() - start;
-    nas_loader_free(&loader);
+    source_free(&loader);
     return rc;
 }
 
@@ -290,15 +375,14 @@ int nas_trainer_evaluate(nas_trainer *t, nas_eval_metrics *out, nas_err *err) {
     int rc = ensure_data(t, true, err);
     if (rc) return rc;
     int batch = nas_net_max_batch(t->net);
-    if (batch > t->test_set->n) batch = t->test_set->n;
-    nas_loader_opts lo = {.batch = batch, .mean = t->mean, .std = t->std};
-    nas_loader *loader = NULL;
-    rc = nas_loader_new(t->test_set, &lo, &loader, err);
-    if (!rc) rc = nas_loader_start_epoch(loader, 0, err);
+    if (batch > test_images(t)) batch = test_images(t);
+    batch_source loader;
+    rc = source_new(t, false, batch, &loader, err);
+    if (!rc) rc = source_start(&loader, 0, err);
     if (!rc) rc = nas_net_reset_stats(t->net, err);
     nas_batch b;
     int got = 0;
-    while (!rc && (got = nas_loader_next(loader, &b, err)) == 1) {
+    while (!rc && (got = source_next(&loader, &b, err)) == 1) {
         rc = nas_net_set_batch(t->net, b.images, (const int32_t *)b.labels, b.count, err);
         if (!rc) rc = nas_net_forward(t->net, b.count, NAS_MODE_EVAL, err);
         if (!rc) rc = nas_net_loss(t->net, 0.0f, false, err);
@@ -307,8 +391,8 @@ int nas_trainer_evaluate(nas_trainer *t, nas_eval_metrics *out, nas_err *err) {
     nas_loss_stats s = {0};
     if (!rc) rc = nas_net_read_stats(t->net, &s, err);
     if (!rc) rc = nas_net_reset_stats(t->net, err);
-    nas_loader_free(&loader);
-    if (rc) return nas_err_prefix(err, "evaluating on %s", t->test_set ? t->test_set->name : "the test set");
+    source_free(&loader);
+    if (rc) return nas_err_prefix(err, "evaluating on the test split of %s", t->recipe.dataset);
     out->images = (int)s.count;
     out->top1 = s.count > 0 ? s.top1 / s.count : 0;
     out->top5 = s.count > 0 ? s.top5 / s.count : 0;

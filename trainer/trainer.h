@@ -24,7 +24,10 @@
  *   precision "fp32"          latency_batches [1, 8, 64]   latency_precision "fp32"
  *   init_from ""              train_only (absent: train everything)
  *   save_checkpoint false
- * plus keys of this trainer: lr_min 0, nesterov true, test_subset 0 (all),
+ * dataset also takes "jpeg:DIR": ImageNet-style folders DIR/train/<class>/ and
+ * DIR/val/<class>/ of JPEGs (trainer/data/jpeg_folder.h), RGB at the
+ * architecture's resolution.
+ * Plus keys of this trainer: lr_min 0, nesterov true, test_subset 0 (all),
  * crop_padding 0 and hflip false (training augmentation), data_threads are not
  * configurable (one preparing thread). Keys this trainer does not know are
  * ignored, as evaluator.h says, so one experiment recipe can serve several
