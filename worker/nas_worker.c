@@ -92,7 +92,10 @@ static void usage(FILE *out) {
             "      --grace SECONDS     on SIGTERM, let the current job finish this long before\n"
             "                          handing it back (default 30; a second signal hands back now)\n"
             "      --log-level LEVEL   debug|info|warn|error (default info)\n"
-            "  -h, --help              this text\n");
+            "  -h, --help              this text\n"
+            "\n"
+            "Exits 0 when nasd says the experiment is over or after SIGTERM/SIGINT, 1 when\n"
+            "nasd refuses it (protocol version or backend), 2 on usage errors.\n");
 }
 
 /* ---- sending ------------------------------------------------------------ */
