@@ -206,6 +206,20 @@ static int64_t db_int(h_env *env, const char *sql, bool quiet) {
 
 int64_t h_db_int(h_env *env, const char *sql) { return db_int(env, sql, false); }
 
+void h_db_text(h_env *env, const char *sql, char *buf, size_t size) {
+    buf[0] = '\0';
+    sqlite3 *db = NULL;
+    if (sqlite3_open_v2(env->db, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK) {
+        sqlite3_busy_timeout(db, 2000);
+        sqlite3_stmt *st = NULL;
+        if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW &&
+            sqlite3_column_text(st, 0))
+            snprintf(buf, size, "%s", (const char *)sqlite3_column_text(st, 0));
+        sqlite3_finalize(st);
+    }
+    sqlite3_close(db);
+}
+
 int64_t h_wait_db(h_env *env, const char *sql, int64_t target, double timeout) {
     double end = h_now() + timeout;
     int64_t v = -1;

@@ -8,6 +8,7 @@
 #define NAS_TESTS_HARNESS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -51,6 +52,8 @@ void h_kill(pid_t pid, int sig);
 
 /* Runs a read-only query returning one integer (-1 on error). */
 int64_t h_db_int(h_env *env, const char *sql);
+/* Runs a read-only query returning one text value into buf ("" on error or NULL). */
+void h_db_text(h_env *env, const char *sql, char *buf, size_t size);
 /* Polls the store until query >= target or timeout; returns the last value. */
 int64_t h_wait_db(h_env *env, const char *sql, int64_t target, double timeout);
 /* True if the log file contains text. */

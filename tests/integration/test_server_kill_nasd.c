@@ -43,6 +43,9 @@ int main(int argc, char **argv) {
     H_CHECK(before >= BUDGET / 3, "only %lld results before the kill", (long long)before);
     h_kill(nasd, SIGKILL);
     int64_t at_kill = h_db_int(&env, "SELECT count(*) FROM results");
+    /* jobs running at the kill: their workers finish them while nasd is down */
+    char leased[1024];
+    h_db_text(&env, "SELECT group_concat(id) FROM jobs WHERE state = 'leased'", leased, sizeof leased);
     H_CHECK(at_kill < BUDGET, "the run finished before nasd was killed");
     /* the workers keep running (and finishing their jobs) while nasd is down */
     struct timespec pause = {.tv_sec = 1};
@@ -61,5 +64,11 @@ int main(int argc, char **argv) {
     H_CHECK(h_db_int(&env, "SELECT count(*) FROM jobs WHERE kind = 'train'") == BUDGET, "more train jobs than budget");
     H_CHECK(h_db_int(&env, "SELECT count(DISTINCT arch_hash) FROM jobs") == BUDGET, "an architecture ran twice");
     H_CHECK(h_db_int(&env, "SELECT count(*) FROM jobs WHERE state != 'done'") == 0, "unfinished jobs remain");
+    /* Those results were kept by the workers and sent again after they
+     * reconnected: stored at attempt 1 (not re-run after the 3 s lease). */
+    H_CHECK(leased[0] != '\0', "no job was running when nasd was killed");
+    char sql[1400];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM results WHERE job IN (%s) AND attempt = 1", leased);
+    H_CHECK(h_db_int(&env, sql) >= 1, "no result held across the restart (jobs %s) was resent and stored", leased);
     h_pass(&env);
 }
