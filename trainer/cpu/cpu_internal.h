@@ -19,6 +19,7 @@
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -127,7 +128,32 @@ int cpu_softmax_xent(const nas_backend *be, int n, int classes, const nas_buf *l
 int cpu_sgd_step(const nas_backend *be, const nas_sgd_tensor *tensors, int n_tensors,
                  const nas_sgd_hparams *hp, bool *stepped, nas_err *err);
 
+/* exp(x) without a library call, so that loops using it vectorise (swish and
+ * sigmoid are on the hot path of GPUNet-style networks). Cephes' expf:
+ * x = n ln2 + r with |r| <= ln2/2, a degree-6 polynomial for e^r, 2^n built
+ * in the exponent bits; about 2 ulp over the clamped range, which covers
+ * every float whose exp is a normal float. */
+static inline float cpu_expf(float x)
+{
+    x = x > 88.3762626647949f ? 88.3762626647949f : x;
+    x = x < -87.3365447504f ? -87.3365447504f : x;
+    /* round(x / ln2) with the 1.5 * 2^23 trick (no rounding instruction needed) */
+    float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+    float r = x - n * 0.693359375f - n * -2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    float e_r = p * r * r + r + 1.0f;
+    int32_t bits = ((int32_t)n + 127) << 23;
+    float two_n;
+    memcpy(&two_n, &bits, sizeof two_n);
+    return e_r * two_n;
+}
+
 /* Scalar activation helpers shared by the kernels. */
-static inline float cpu_sigmoidf(float v) { return 1.0f / (1.0f + expf(-v)); }
+static inline float cpu_sigmoidf(float v) { return 1.0f / (1.0f + cpu_expf(-v)); }
 
 #endif

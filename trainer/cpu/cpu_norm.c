@@ -174,16 +174,20 @@ ALWAYS_INLINE void chunk_grad(nas_actfn act, const bn_chan *k, const float *x, c
         g[j] = act_backprop(act, dy[j], y[j], x[j], rr[j], mean, invstd, gam, bet);
 }
 
-/* Pass 1 over a plane: d_residual (+)= g, and the sums of g and g*(x-mean). */
+/* Pass 1 over a plane: d_residual (+)= g, and the sums of g and g*(x-mean).
+ * With stash != NULL (the plane of dx, when dx is overwritten) g is kept
+ * there for pass 2 instead of being recomputed: swish's exp is the costly
+ * part of its backward. */
 ALWAYS_INLINE void bwd_sums_plane(nas_actfn act, const bn_chan *k, const float *x, const float *y,
                                   const float *r, const float *dy, float *dr, bool acc_dr,
-                                  double *sum_g, double *sum_gx, int hw)
+                                  float *stash, double *sum_g, double *sum_gx, int hw)
 {
-    float g[BN_CHUNK];
+    float chunk[BN_CHUNK];
     float mean = k->mean;
     for (int j0 = 0; j0 < hw; j0 += BN_CHUNK) {
         int len = hw - j0 < BN_CHUNK ? hw - j0 : BN_CHUNK;
         const float *xc = x + j0;
+        float *g = stash ? stash + j0 : chunk;
         chunk_grad(act, k, xc, y + j0, r ? r + j0 : NULL, dy + j0, g, len);
         if (dr && acc_dr) {
             float *d = dr + j0;
@@ -207,12 +211,13 @@ ALWAYS_INLINE void bwd_sums_plane(nas_actfn act, const bn_chan *k, const float *
     }
 }
 
-/* Pass 2 over a plane: dx (+)= k_scale * (g - mean_g - xhat * mean_gxhat). */
+/* Pass 2 over a plane: dx (+)= k_scale * (g - mean_g - xhat * mean_gxhat).
+ * stashed: pass 1 left g in dx (then acc_dx is false). */
 ALWAYS_INLINE void bwd_dx_plane(nas_actfn act, const bn_chan *k, const float *x, const float *y,
                                 const float *r, const float *dy, float *dx, bool acc_dx,
-                                float mean_g, float mean_gxhat, int hw)
+                                bool stashed, float mean_g, float mean_gxhat, int hw)
 {
-    float g[BN_CHUNK];
+    float chunk[BN_CHUNK];
     float mean = k->mean, invstd = k->invstd;
     float k_scale = k->gam * invstd;
     /* v = k_scale * (g - mean_g - (x - mean) * invstd * mean_gxhat) = a*g + b*x + c */
@@ -222,6 +227,13 @@ ALWAYS_INLINE void bwd_dx_plane(nas_actfn act, const bn_chan *k, const float *x,
         int len = hw - j0 < BN_CHUNK ? hw - j0 : BN_CHUNK;
         const float *xc = x + j0;
         float *d = dx + j0;
+        if (stashed) {
+#pragma omp simd
+            for (int j = 0; j < len; j++)
+                d[j] = k_scale * d[j] + coef_x * xc[j] + offset;
+            continue;
+        }
+        float *g = chunk;
         chunk_grad(act, k, xc, y + j0, r ? r + j0 : NULL, dy + j0, g, len);
         if (acc_dx) {
 #pragma omp simd
@@ -269,6 +281,8 @@ int cpu_bn_bwd(const nas_backend *be, bool frozen, int n, int c, int hw, const n
     float *dgf = dgamma ? dgamma->data.f : NULL, *dbf = dbeta ? dbeta->data.f : NULL;
     size_t img = (size_t)c * hw;
     double count = (double)n * hw;
+    /* keep g in dx between the passes where recomputing it costs an exp */
+    bool stash_g = dxf && !accumulate_dx && (act == NAS_ACTFN_SWISH || act == NAS_ACTFN_SIGMOID);
 
 #pragma omp parallel for num_threads(ctx->threads) schedule(static) \
     if ((size_t)n * img > CPU_PAR_MIN)
@@ -279,8 +293,9 @@ int cpu_bn_bwd(const nas_backend *be, bool frozen, int n, int c, int hw, const n
             size_t off = i * img + (size_t)ch * hw;
             const float *rp = rf ? rf + off : NULL;
             float *drp = drf ? drf + off : NULL;
+            float *stash = stash_g ? dxf + off : NULL;
 #define SUMS(A)                                                                                    \
-    bwd_sums_plane(A, &k, xf + off, yf + off, rp, dyf + off, drp, accumulate_dres, &sum_g,        \
+    bwd_sums_plane(A, &k, xf + off, yf + off, rp, dyf + off, drp, accumulate_dres, stash, &sum_g, \
                    &sum_gx, hw)
             DISPATCH_ACT(act, SUMS)
 #undef SUMS
@@ -298,8 +313,8 @@ int cpu_bn_bwd(const nas_backend *be, bool frozen, int n, int c, int hw, const n
             size_t off = i * img + (size_t)ch * hw;
             const float *rp = rf ? rf + off : NULL;
 #define DX(A)                                                                                      \
-    bwd_dx_plane(A, &k, xf + off, yf + off, rp, dyf + off, dxf + off, accumulate_dx, mean_g,       \
-                 mean_gxhat, hw)
+    bwd_dx_plane(A, &k, xf + off, yf + off, rp, dyf + off, dxf + off, accumulate_dx, stash_g,      \
+                 mean_g, mean_gxhat, hw)
             DISPATCH_ACT(act, DX)
 #undef DX
         }
