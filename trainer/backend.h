@@ -262,7 +262,12 @@ struct nas_backend {
 };
 
 /* The float32 CPU reference backend (trainer/cpu). threads <= 0 uses the
- * number of online CPUs. */
+ * number of online CPUs. It parallelises with OpenMP (num_threads(threads) on
+ * every loop) and sets OpenBLAS to one thread for the whole process, because
+ * it runs one sgemm per image and thread. On a machine shared with other jobs
+ * run it with OMP_WAIT_POLICY=passive in the environment: spinning workers
+ * that lose their core stall every parallel loop (a 4x wall-time difference
+ * was measured on a loaded 2-core machine; see bench/RESULTS.md). */
 int nas_backend_cpu_new(int threads, nas_backend **out, nas_err *err);
 
 /* Frees a backend made by any nas_backend_*_new; NULL-safe, sets *be = NULL. */
