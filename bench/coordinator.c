@@ -49,7 +49,7 @@
 
 #include <czmq.h>
 
-#include "cli/curve.h"
+#include "proto/curve.h"
 #include "common/util.h"
 #include "proto/proto.h"
 

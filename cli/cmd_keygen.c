@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "cli/commands.h"
-#include "cli/curve.h"
+#include "proto/curve.h"
 
 static void keygen_usage(FILE *out) {
     fprintf(out,

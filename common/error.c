@@ -25,7 +25,9 @@ int nas_err_prefix(nas_err *err, const char *fmt, ...) {
     va_end(ap);
     char old[NAS_ERR_MSG_MAX];
     memcpy(old, err->msg, sizeof old);
-    snprintf(err->msg, sizeof err->msg, "%s: %s", prefix, old);
+    /* A long prefix may truncate the message; the bounded write keeps it safe. */
+    if (snprintf(err->msg, sizeof err->msg, "%s: %s", prefix, old) >= (int)sizeof err->msg)
+        err->msg[sizeof err->msg - 1] = '\0';
     return err->code;
 }
 

@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
-#include "cli/curve.h" /* the key layout of `nas keygen`; see server/meson.build */
+#include "proto/curve.h" /* the key layout of `nas keygen`; see server/meson.build */
 #include "common/util.h"
 #include "proto/proto.h"
 #include "server/coordinator.h"

@@ -24,7 +24,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "cli/curve.h"
+#include "proto/curve.h"
 #include "common/util.h"
 #include "proto/proto.h"
 

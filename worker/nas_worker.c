@@ -19,7 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cli/curve.h" /* the key layout of `nas keygen`; see worker/meson.build */
+#include "proto/curve.h" /* the key layout of `nas keygen`; see worker/meson.build */
 #include "common/log.h"
 #include "common/rng.h"
 #include "common/util.h"

@@ -465,8 +465,8 @@ int nas_jpeg_decode_crop(const char *path, const nas_jpeg_crop_opts *opts, nas_r
     if (!opts->train && !(opts->crop_fraction > 0 && opts->crop_fraction <= 1))
         return nas_err_set(err, NAS_EINVAL, "crop_fraction %g must be in (0, 1]",
                            opts->crop_fraction);
-    unsigned char *data;
-    size_t len;
+    unsigned char *data = NULL;
+    size_t len = 0;
     int rc = read_whole_file(path, &data, &len, err);
     if (rc != 0) return rc;
     if (len < 3 || data[0] != 0xFF || data[1] != 0xD8 || data[2] != 0xFF) {

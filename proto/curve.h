@@ -1,5 +1,5 @@
 /*
- * cli/curve.h - CURVE certificates on disk and the socket set-up that uses them.
+ * proto/curve.h - CURVE certificates on disk and the socket set-up that uses them.
  *
  * `nas keygen --out DIR [--name N]` lays out a key directory:
  *
@@ -13,12 +13,13 @@
  *
  * Files are CZMQ zcert_save format (ZPL text), loadable by zcert_load. The
  * socket helpers are what nasd (`--keys DIR`) and nas-worker (`--keys DIR
- * --name N`) call; they sit here, beside keygen, so the layout has one owner.
+ * --name N`) call; they sit in proto/ (the wire layer both daemons and `nas keygen` use), so
+ * the layout has one owner and server/ and worker/ never include cli/.
  * A ROUTER with CURVE on and a key not in allowed/ never completes the
  * handshake, so an unauthorised worker's Hello never reaches nasd's code.
  */
-#ifndef NAS_CLI_CURVE_H
-#define NAS_CLI_CURVE_H
+#ifndef NAS_PROTO_CURVE_H
+#define NAS_PROTO_CURVE_H
 
 #include <czmq.h>
 #include <stdbool.h>

@@ -1,11 +1,11 @@
 /*
- * cli/curve.c - CURVE key directory and socket set-up; see curve.h.
+ * proto/curve.c - CURVE key directory and socket set-up; see curve.h.
  *
  * Secret files are written with umask 077 (and chmod 0600 afterwards, in case
  * they already existed) so that a key pair is never readable by other users,
  * not even for the moment between create and chmod.
  */
-#include "cli/curve.h"
+#include "proto/curve.h"
 
 #include <errno.h>
 #include <stdio.h>
