@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli/commands.h"
+#include "common/util.h"
 
 typedef struct {
     const char *name;
@@ -39,6 +40,7 @@ static void usage(FILE *out) {
 }
 
 int main(int argc, char **argv) {
+    nas_omp_passive_reexec(argv);
     if (argc < 2) {
         usage(stderr);
         return 2;

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #ifndef NAS_SOURCE_CONFIG_DIR
 #define NAS_SOURCE_CONFIG_DIR "configs"
@@ -99,6 +100,13 @@ int nas_read_file(const char *path, size_t max_bytes, char **out, size_t *len, n
     if (len) *len = sb.len;
     *out = nas_sb_take(&sb);
     return 0;
+}
+
+void nas_omp_passive_reexec(char **argv) {
+    if (getenv("OMP_WAIT_POLICY")) return;
+    if (setenv("OMP_WAIT_POLICY", "passive", 1) != 0) return;
+    execv("/proc/self/exe", argv);
+    /* exec failed (no /proc?): carry on with OpenMP's default policy. */
 }
 
 const char *nas_config_dir(void) {

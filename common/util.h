@@ -36,6 +36,16 @@ void nas_sb_free(nas_sb *sb);
 /* Reads a whole file into a malloc'd NUL-terminated buffer (max_bytes cap). */
 int nas_read_file(const char *path, size_t max_bytes, char **out, size_t *len, nas_err *err);
 
+/* Makes sure OpenMP's idle threads sleep instead of spinning: when
+ * OMP_WAIT_POLICY is unset, sets it to "passive" and re-executes the program
+ * (/proc/self/exe) with the same argv. OpenMP reads the variable once, when
+ * the library loads, so it cannot be changed later in the process. Spinning
+ * threads made CPU training up to 4x slower when two workers or other jobs
+ * share the cores (bench/RESULTS.md); a user who sets the variable keeps it.
+ * Returns only when nothing had to be done or exec failed (then the program
+ * goes on with the default policy). */
+void nas_omp_passive_reexec(char **argv);
+
 /* Directory holding the shipped configs (configs/models, configs/spaces):
  * $NAS_CONFIG_DIR if set, else the source tree's configs/ compiled in by meson. */
 const char *nas_config_dir(void);

@@ -510,6 +510,7 @@ static void run(worker *w) {
 }
 
 int main(int argc, char **argv) {
+    nas_omp_passive_reexec(argv); /* job children train with OpenMP: no spinning */
     worker w = {.backend = "sim", .gpu = -1, .grace_seconds = 30};
     const char *id = NULL;
     int log_level = NAS_LOG_INFO;
