@@ -53,7 +53,11 @@ case "$BUILD" in /*) ;; *) BUILD="$PWD/$BUILD" ;; esac
 
 STEP=""
 step() { STEP="$1"; printf '\n==> [%s] %s\n' "$(date -u +%H:%M:%S)" "$1"; }
-trap 'rc=$?; [ $rc -ne 0 ] && echo "demo: FAILED during: $STEP (exit $rc)" >&2' EXIT
+on_exit() {
+  local rc=$?
+  if [ "$rc" -ne 0 ]; then echo "demo: FAILED during: $STEP (exit $rc)" >&2; fi
+}
+trap on_exit EXIT
 load() { cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo "?"; }
 
 if [ "$SETUP" = 1 ]; then
@@ -73,6 +77,7 @@ if [ "$BUILD_STEP" = 1 ]; then
   fi
   ninja -C "$BUILD" cli/nas server/nasd worker/nas-worker
 fi
+STEP="looking for $NAS"
 [ -x "$NAS" ] || { echo "demo: $NAS is missing: build first (drop --skip-build)" >&2; exit 1; }
 
 step "search: $(basename "$CONFIG") with $WORKERS cpu workers into $DB"
