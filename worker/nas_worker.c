@@ -68,6 +68,7 @@ typedef struct worker {
     int n_pending;
     /* stopping */
     bool stopping, exit_now, nasd_stopping;
+    double stop_requested_at; /* monotonic time of the first stop signal */
     double stop_deadline;  /* when a running job is handed back */
     double drain_deadline; /* when to give up waiting for acks once idle (0: not set) */
     int exit_status;
@@ -433,6 +434,7 @@ static void run(worker *w) {
             handled_signals = stop_signals;
             if (!w->stopping) {
                 w->stopping = true;
+                w->stop_requested_at = now;
                 w->stop_deadline = now + w->grace_seconds;
                 if (w->runner)
                     nas_info("stopping: letting job %lld finish (up to %.0f s; signal again to hand it back)",
@@ -450,7 +452,12 @@ static void run(worker *w) {
          * unacknowledged job is run again after its lease, never lost */
         if (w->stopping && !w->runner) {
             if (w->drain_deadline == 0) w->drain_deadline = now + (w->nasd_stopping ? 0.5 : 5.0);
-            if (w->n_pending == 0 || now >= w->drain_deadline) break;
+            /* A Job that nasd sent for our last Ready may still be on its way
+             * (nasd leased it already): wait a moment so on_job hands it back
+             * now, instead of leaving it to wait out its whole lease. */
+            bool job_may_be_in_flight =
+                w->ready_sent && now < w->stop_requested_at + (w->nasd_stopping ? 0.2 : 1.0);
+            if ((w->n_pending == 0 && !job_may_be_in_flight) || now >= w->drain_deadline) break;
         }
 
         if (!w->sock) {
