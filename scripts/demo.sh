@@ -71,7 +71,7 @@ if [ "$BUILD_STEP" = 1 ]; then
   if [ ! -f "$BUILD/build.ninja" ]; then
     meson setup "$BUILD" "$REPO" --buildtype=release -Db_sanitize=none -Dtests=false
   elif ! grep -q '"name": "b_sanitize", "value": "none"' "$BUILD/meson-info/intro-buildoptions.json"; then
-    echo "demo: $BUILD was configured with sanitizers (10x slower training);" \
+    echo "demo: $BUILD was configured with sanitizers (training several times slower);" \
          "give another --build-dir or reconfigure it with -Db_sanitize=none" >&2
     exit 1
   fi
@@ -98,7 +98,7 @@ printf 'search done in %dm%02ds wall; load average %s at the end\n' $((WALL / 60
 
 step "results: Pareto front, best per latency tier, hypervolume"
 "$NAS" pareto --db "$DB" --svg front.svg
-echo "wrote front.svg (all results, the front as a step line, the tiers)"
+echo "wrote front.svg (every trained result, the Pareto front as a step line)"
 
 if "$NAS" report --help >/dev/null 2>&1; then
   step "report: report.html"
