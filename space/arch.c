@@ -285,31 +285,82 @@ static int json_number(char *buf, size_t cap, double d) {
  * most 26 characters each. */
 #define ARCH_JSON_MAX (160 + NAS_ARCH_MAX_STAGES * 220)
 
+/* A bounded appender for arch_json_write: plain copies and a hand-written
+ * integer formatter, because snprintf with many arguments (glibc's
+ * printf_positional) was the larger part of nasd's hashing time. */
+typedef struct json_out {
+    char *buf;
+    size_t len;
+} json_out;
+
+static void out_str(json_out *o, const char *s) {
+    size_t n = strlen(s);
+    assert(o->len + n < ARCH_JSON_MAX);
+    memcpy(o->buf + o->len, s, n);
+    o->len += n;
+}
+
+static void out_int(json_out *o, int v) {
+    char digits[12];
+    int n = 0;
+    unsigned u = v < 0 ? 0u - (unsigned)v : (unsigned)v;
+    do digits[n++] = (char)('0' + u % 10);
+    while ((u /= 10) > 0);
+    assert(o->len + (size_t)n + 1 < ARCH_JSON_MAX);
+    if (v < 0) o->buf[o->len++] = '-';
+    while (n > 0) o->buf[o->len++] = digits[--n];
+}
+
+static void out_number(json_out *o, double d) {
+    if (d >= INT_MIN && d <= INT_MAX && d == (double)(int)d) {
+        out_int(o, (int)d);
+        return;
+    }
+    char n[32];
+    json_number(n, sizeof n, d);
+    out_str(o, n);
+}
+
 /* Writes the canonical JSON of an already canonical arch into buf (which holds
  * ARCH_JSON_MAX bytes) without allocating: nas_arch_hash runs in the
- * coordinator's hot path (duplicate checks on every proposal and result). */
+ * coordinator's hot path (duplicate checks on every proposal and result).
+ * Returns the length; buf is NUL-terminated. */
 static size_t arch_json_write(const nas_arch *c, char *buf) {
-    size_t len = 0;
-    char n[5][32];
-    json_number(n[0], sizeof n[0], c->bn_eps);
-    json_number(n[1], sizeof n[1], c->dropout);
-    len += (size_t)snprintf(buf + len, ARCH_JSON_MAX - len,
-                            "{\"resolution\":%d,\"in_channels\":%d,\"classes\":%d,\"bn_eps\":%s,"
-                            "\"dropout\":%s,\"stages\":[",
-                            c->resolution, c->in_channels, c->classes, n[0], n[1]);
+    json_out o = {buf, 0};
+    out_str(&o, "{\"resolution\":");
+    out_int(&o, c->resolution);
+    out_str(&o, ",\"in_channels\":");
+    out_int(&o, c->in_channels);
+    out_str(&o, ",\"classes\":");
+    out_int(&o, c->classes);
+    out_str(&o, ",\"bn_eps\":");
+    out_number(&o, c->bn_eps);
+    out_str(&o, ",\"dropout\":");
+    out_number(&o, c->dropout);
+    out_str(&o, ",\"stages\":[");
     for (int i = 0; i < c->n_stages; i++) {
         const nas_stage *s = &c->stages[i];
-        json_number(n[2], sizeof n[2], s->ratio);
-        len += (size_t)snprintf(buf + len, ARCH_JSON_MAX - len,
-                                "%s{\"kind\":\"%s\",\"depth\":%d,\"width\":%d,\"stride\":%d,"
-                                "\"kernel\":%d,\"ratio\":%s,\"act\":\"%s\",\"se\":%s,\"pad\":\"%s\"}",
-                                i ? "," : "", nas_block_kind_name(s->kind), s->depth, s->width,
-                                s->stride, s->kernel, n[2], nas_act_name(s->act),
-                                s->se ? "true" : "false", nas_pad_name(s->pad));
+        out_str(&o, i ? ",{\"kind\":\"" : "{\"kind\":\"");
+        out_str(&o, nas_block_kind_name(s->kind));
+        out_str(&o, "\",\"depth\":");
+        out_int(&o, s->depth);
+        out_str(&o, ",\"width\":");
+        out_int(&o, s->width);
+        out_str(&o, ",\"stride\":");
+        out_int(&o, s->stride);
+        out_str(&o, ",\"kernel\":");
+        out_int(&o, s->kernel);
+        out_str(&o, ",\"ratio\":");
+        out_number(&o, s->ratio);
+        out_str(&o, ",\"act\":\"");
+        out_str(&o, nas_act_name(s->act));
+        out_str(&o, s->se ? "\",\"se\":true,\"pad\":\"" : "\",\"se\":false,\"pad\":\"");
+        out_str(&o, nas_pad_name(s->pad));
+        out_str(&o, "\"}");
     }
-    len += (size_t)snprintf(buf + len, ARCH_JSON_MAX - len, "]}");
-    assert(len < ARCH_JSON_MAX);
-    return len;
+    out_str(&o, "]}");
+    buf[o.len] = '\0';
+    return o.len;
 }
 
 char *nas_arch_to_json(const nas_arch *a) {
