@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -262,11 +263,65 @@ static void test_lamcts_bo_runs_and_restores(void **state) {
     nas_cfg_free(&cfg);
 }
 
+/* Asynchronous workers: with 7 proposals pending, every pending_value (and the
+ * told-only tree) gives distinct in-range points that differ from the pending
+ * ones; an unknown pending_value is an error naming the option. */
+static void test_lamcts_bo_pending(void **state) {
+    (void)state;
+    enum { D = 3, W = 8 };
+    static const char *const variants[] = {
+        "pending_value: believer\n", "pending_value: loss\n", "pending_value: mean\n",
+        "pending_in_tree: false\n"};
+    for (size_t k = 0; k < sizeof variants / sizeof *variants; k++) {
+        char yaml[256];
+        snprintf(yaml, sizeof yaml, "init: 10\nleaf_size: 4\ncandidates: 100\n%s", variants[k]);
+        nas_err err = {0};
+        nas_cfg *cfg;
+        assert_int_equal(nas_cfg_load_string(yaml, strlen(yaml), "t.yaml", &cfg, &err), 0);
+        nas_vopt_params p = {.dims = D, .budget = 60, .cfg = cfg, .options = cfg->root};
+        nas_vsearch *vs;
+        if (nas_vsearch_new("lamcts-bo", &p, 4, &vs, &err)) fail_msg("%s", err.msg);
+        double queue[W][D];
+        uint64_t key = 1;
+        int head = 0, n_queue = 0;
+        for (int step = 0; step < 40; step++) {
+            while (n_queue < W) { /* keep W proposals outstanding, as the bench does */
+                double *x = queue[(head + n_queue) % W];
+                if (nas_vsearch_propose(vs, x, &err)) fail_msg("%s: %s", variants[k], err.msg);
+                for (int d = 0; d < D; d++) assert_true(x[d] >= 0 && x[d] <= 1);
+                for (int j = 0; j < n_queue; j++) /* not a copy of a pending point */
+                    assert_memory_not_equal(x, queue[(head + j) % W], sizeof queue[0]);
+                assert_int_equal(nas_vsearch_add_pending(vs, x, key + (uint64_t)n_queue, &err), 0);
+                n_queue++;
+            }
+            double *x = queue[head], f = 0;
+            for (int d = 0; d < D; d++) f += (x[d] - 0.3) * (x[d] - 0.3);
+            assert_int_equal(nas_vsearch_tell(vs, x, -f, NAS_VSTATUS_OK, key, &err), 0);
+            key++;
+            head = (head + 1) % W;
+            n_queue--;
+        }
+        assert_int_equal(nas_vsearch_history(vs)->n_pending, W - 1);
+        nas_vsearch_free(&vs);
+        nas_cfg_free(&cfg);
+    }
+    const char *bad = "pending_value: guess\n";
+    nas_err err = {0};
+    nas_cfg *cfg;
+    assert_int_equal(nas_cfg_load_string(bad, strlen(bad), "t.yaml", &cfg, &err), 0);
+    nas_vopt_params p = {.dims = D, .cfg = cfg, .options = cfg->root};
+    nas_vsearch *vs = NULL;
+    assert_int_equal(nas_vsearch_new("lamcts-bo", &p, 1, &vs, &err), NAS_EINVAL);
+    assert_non_null(strstr(err.msg, "pending_value"));
+    nas_cfg_free(&cfg);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_kmeans_two_blobs),   cmocka_unit_test(test_svm_boundary),
         cmocka_unit_test(test_tree_split),         cmocka_unit_test(test_ucb_selection),
         cmocka_unit_test(test_region_sampler),     cmocka_unit_test(test_lamcts_bo_runs_and_restores),
+        cmocka_unit_test(test_lamcts_bo_pending),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
