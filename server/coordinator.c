@@ -52,6 +52,7 @@ typedef struct worker_rec {
     int slots_free;
     bool in_idle;             /* its key is in c->idle (at most once, however often it says Ready) */
     double last_seen;         /* monotonic */
+    double stored_seen;       /* last_seen as last written to the store's workers table */
 } worker_rec;
 
 typedef struct pending_ack {
@@ -89,6 +90,8 @@ struct nas_coord {
     double started_mono, last_lease_scan, last_worker_scan, last_progress, last_elapsed_flush;
     double prior_elapsed;     /* running seconds of earlier nasd runs */
     int64_t last_progress_results;
+    int64_t session_train_final0;   /* train_final() when this nasd started */
+    double session_started_mono;    /* when this nasd started (never shifted) */
     double rate_ema;
     double best_top1;
     int bad_logs_left;
@@ -558,6 +561,24 @@ static void forget_silent_workers(nas_coord *c) {
     zlist_destroy(&gone);
 }
 
+/* Writes the live workers' last heartbeat to the store every few seconds, so
+ * `nas status` and reports show when each was last heard from (a write per
+ * heartbeat would cost a row update per worker per second at scale). */
+static void store_worker_heartbeats(nas_coord *c) {
+    double now = nas_now_monotonic();
+    double period = fmin(fmax(2.0 * c->exp->heartbeat_seconds, 1.0), 10.0);
+    for (worker_rec *w = zhash_first(c->workers); w; w = zhash_next(c->workers)) {
+        if (w->last_seen - w->stored_seen < period || now - w->last_seen > period) continue;
+        if (!ensure_tx(c)) return;
+        nas_err e;
+        if (nas_store_worker_seen(c->store, w->id, NULL, NULL, NULL, NULL, "connected", &e)) {
+            store_failed(c, &e);
+            return;
+        }
+        w->stored_seen = w->last_seen;
+    }
+}
+
 /* ---- message handlers --------------------------------------------------- */
 
 static void on_hello(nas_coord *c, const uint8_t *rid, size_t rid_len, const char *key, const Nas__Hello *h) {
@@ -590,7 +611,7 @@ static void on_hello(nas_coord *c, const uint8_t *rid, size_t rid_len, const cha
     w->id = strdup(h->worker_id);
     w->backend = strdup(h->backend);
     w->device = strdup(h->device_name);
-    w->last_seen = nas_now_monotonic();
+    w->last_seen = w->stored_seen = nas_now_monotonic();
     if (!w->id || !w->backend || !w->device) return;
     nas_info("worker %s joined (host %s, %s, backend %s, version %s)", w->id, h->host, h->device_name, h->backend,
              h->version);
@@ -994,6 +1015,8 @@ int nas_coord_new(const nas_experiment *exp, nas_store *store, nas_coord_send_fn
               exp->budget_hours);
     if (!c->store_error && nas_store_in_transaction(store) && (rc = nas_store_commit(store, err))) goto fail;
     c->last_progress_results = c->n.train_done + c->n.measure_done + c->n.infeasible;
+    c->session_train_final0 = train_final(c);
+    c->session_started_mono = nas_now_monotonic();
     *out = c;
     return 0;
 fail:
@@ -1045,6 +1068,7 @@ int nas_coord_tick(nas_coord *c, nas_err *err) {
     if (!c->store_error) {
         expire_leases(c);
         forget_silent_workers(c);
+        store_worker_heartbeats(c);
         check_finished(c);
         fill_queue(c);
         dispatch(c);
@@ -1086,7 +1110,13 @@ int nas_coord_stop(nas_coord *c, nas_err *err) {
     nas_envelope env = NAS__ENVELOPE__INIT;
     env.body_case = NAS__ENVELOPE__BODY_SHUTDOWN;
     env.shutdown = &sd;
-    for (worker_rec *w = zhash_first(c->workers); w; w = zhash_next(c->workers)) send_env(c, w->rid, w->rid_len, &env);
+    for (worker_rec *w = zhash_first(c->workers); w; w = zhash_next(c->workers)) {
+        send_env(c, w->rid, w->rid_len, &env);
+        nas_err we;
+        /* told to stop (or that the search is over): no longer connected */
+        if (ensure_tx(c) && nas_store_worker_seen(c->store, w->id, NULL, NULL, NULL, NULL, "gone", &we))
+            store_failed(c, &we);
+    }
     if (c->store_error) {
         *err = c->store_err;
         return c->store_error;
@@ -1143,7 +1173,12 @@ void nas_coord_progress_line(nas_coord *c, nas_sb *out) {
                       c->n.infeasible);
     nas_sb_printf(out, " | %.1f results/s", c->rate_ema);
     double remaining_evals = (double)(c->exp->budget_evaluations - train_final(c));
-    double train_rate = c->rate_ema; /* approximation: results are mostly trains */
+    /* The ETA uses trained evaluations over this nasd's whole run: the short-term
+     * rate above also counts measure jobs and drops to zero between slow
+     * trainings, which made the ETA swing by hours on real (CPU) searches. */
+    double session_seconds = now - c->session_started_mono;
+    int64_t session_trains = train_final(c) - c->session_train_final0;
+    double train_rate = session_seconds > 0 ? (double)session_trains / session_seconds : 0;
     if (c->exp->budget_evaluations > 0 && train_rate > 0) {
         double eta = remaining_evals / train_rate;
         nas_sb_printf(out, " | ETA %dh%02dm%02ds", (int)(eta / 3600), (int)fmod(eta / 60, 60), (int)fmod(eta, 60));

@@ -28,7 +28,8 @@ static const char *const tier_keys[] = {"ms", "batch", "precision", NULL};
 static const char *const recipe_keys[] = {"dataset", "epochs", "batch", "lr", "momentum", "weight_decay",
                                           "label_smoothing", "warmup_epochs", "train_subset", "seed",
                                           "threads", "precision", "latency_batches", "latency_precision",
-                                          "init_from", "train_only", "save_checkpoint", NULL};
+                                          "init_from", "train_only", "save_checkpoint", "test_subset", "lr_min",
+                                          "nesterov", "crop_padding", "hflip", NULL};
 static const char *const evaluator_keys[] = {"sim", "cpu", "cuda", NULL};
 static const char *const sim_keys[] = {"delay_seconds", "delay_jitter", "failure_rate", "crash_rate",
                                        "noise", "device", "seed", NULL};

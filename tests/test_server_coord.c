@@ -433,6 +433,42 @@ static void expect_config_error(const char *yaml, const char *needle) {
     if (!strstr(err.msg, needle)) fail_msg("expected '%s' in: %s", needle, err.msg);
 }
 
+/* workers.last_seen follows the heartbeats (not only the Hello), and a
+ * stopped nasd leaves no worker marked connected. */
+static void test_worker_heartbeats_reach_store(void **state) {
+    fixture *f = *state;
+    start(f, "lease_seconds: 5\nheartbeat_seconds: 0.05\n", 1);
+    hello(f, "w1", 0);
+    tick(f);
+    double joined = (double)db_int(f, "SELECT CAST(last_seen * 1000 AS INTEGER) FROM workers WHERE id = 'w1'") / 1000;
+    for (int i = 0; i < 12; i++) { /* 1.2 s of traffic: more than the 1 s write period */
+        usleep(100 * 1000);
+        Nas__Heartbeat hb = NAS__HEARTBEAT__INIT;
+        nas_envelope env = NAS__ENVELOPE__INIT;
+        env.body_case = NAS__ENVELOPE__BODY_HEARTBEAT;
+        env.heartbeat = &hb;
+        deliver(f, "w1", &env);
+        tick(f);
+    }
+    double seen = (double)db_int(f, "SELECT CAST(last_seen * 1000 AS INTEGER) FROM workers WHERE id = 'w1'") / 1000;
+    assert_true(seen - joined >= 0.9);
+    assert_int_equal(db_int(f, "SELECT count(*) FROM workers WHERE state = 'connected'"), 1);
+    nas_err err;
+    assert_int_equal(nas_coord_stop(f->coord, &err), 0);
+    assert_int_equal(db_int(f, "SELECT count(*) FROM workers WHERE state = 'connected'"), 0);
+}
+
+/* Recipe keys the trainer understands are accepted, not refused as unknown. */
+static void test_trainer_recipe_keys_accepted(void **state) {
+    (void)state;
+    nas_experiment *exp = NULL;
+    nas_err err;
+    const char *yaml = "name: x\nspace: mini\nstrategy: {name: random}\nbudget: {evaluations: 3}\n"
+                       "recipe: {test_subset: 500, lr_min: 0.001, nesterov: false, crop_padding: 2, hflip: false}\n";
+    if (nas_experiment_load_string(yaml, "exp.yaml", &exp, &err)) fail_msg("%s", err.msg);
+    nas_experiment_free(&exp);
+}
+
 static void test_config_errors(void **state) {
     (void)state;
     const char *base = "name: x\nspace: mini\nstrategy: {name: random}\nbudget: {evaluations: 3}\n";
@@ -465,6 +501,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_budget_is_exact, setup, teardown),
         cmocka_unit_test_setup_teardown(test_measure_then_train, setup, teardown),
         cmocka_unit_test_setup_teardown(test_resume_after_crash, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_worker_heartbeats_reach_store, setup, teardown),
+        cmocka_unit_test(test_trainer_recipe_keys_accepted),
         cmocka_unit_test(test_config_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -11,6 +11,8 @@
  *   dataset          "fashion-mnist" | "mnist" | "synthetic" | "cifar:DIR" | "idx:DIR"
  *   epochs, batch, lr, momentum, weight_decay, label_smoothing, warmup_epochs,
  *   train_subset     use only the first N training images (0 = all)
+ *   test_subset      evaluate on the first N test images (0 = all)
+ *   lr_min, nesterov, crop_padding, hflip   schedule floor, momentum kind, augmentation
  *   seed, threads
  *   precision        "fp32" | "bf16" | "fp16"  (training)
  *   latency_batches  [1, 8, 64];  latency_precision "fp32"|"fp16"|"bf16"
