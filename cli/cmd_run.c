@@ -183,7 +183,7 @@ int nas_cmd_run(int argc, char **argv) {
     char endpoint[256] = "";
     double deadline = nas_now_monotonic() + 60;
     while (!endpoint[0]) {
-        int st;
+        int st = 0;
         if (reap(nasd_pid, &st, 0)) {
             fprintf(stderr, "nas run: nasd exited (status %d) before it was ready\n", st);
             goto out;
