@@ -25,6 +25,7 @@
 
 #include "space/cost.h"
 #include "trainer/trainer.h"
+#include "worker/eval_trainer.h"
 
 typedef struct eval_cpu {
     int threads; /* 0: as the recipe says */
@@ -59,47 +60,6 @@ static int cpu_create(const char *options_json, void **self, nas_err *err) {
     return 0;
 }
 
-typedef struct progress_bridge {
-    nas_eval_progress_fn fn;
-    void *ctx;
-} progress_bridge;
-
-static void on_progress(void *ctx, const nas_train_progress *p) {
-    progress_bridge *b = ctx;
-    if (!b->fn || p->total_steps <= 0) return;
-    b->fn(b->ctx, (double)p->step / (double)p->total_steps, p->loss);
-}
-
-static int measure_latencies(nas_trainer *t, const nas_recipe *r, nas_eval_result *out,
-                             nas_err *err) {
-    int n = r->n_latency_batches < NAS_MAX_LATENCY_BATCHES ? r->n_latency_batches
-                                                           : NAS_MAX_LATENCY_BATCHES;
-    for (int i = 0; i < n; i++) {
-        nas_latency_summary s;
-        int rc = nas_trainer_latency(t, r->latency_batches[i], &s, err);
-        if (rc < 0) return rc;
-        nas_latency_stat *l = &out->latency[out->n_latency++];
-        l->batch = r->latency_batches[i];
-        snprintf(l->precision, sizeof l->precision, "fp32");
-        l->mean_ms = s.mean_ms;
-        l->p50_ms = s.p50_ms;
-        l->p90_ms = s.p90_ms;
-    }
-    return 0;
-}
-
-static int save_checkpoint(nas_trainer *t, const nas_eval_job *job, nas_eval_result *out,
-                           nas_err *err) {
-    char path[sizeof out->checkpoint];
-    int len = snprintf(path, sizeof path, "%s/job-%lld-attempt-%d.safetensors",
-                       job->work_dir ? job->work_dir : ".", (long long)job->job_id, job->attempt);
-    if (len < 0 || (size_t)len >= sizeof path)
-        return nas_err_set(err, NAS_EINVAL, "the work folder path is too long for a checkpoint path");
-    int rc = nas_trainer_save(t, path, err);
-    if (!rc) snprintf(out->checkpoint, sizeof out->checkpoint, "%s", path);
-    return rc;
-}
-
 static int cpu_run(void *self, const nas_eval_job *job, nas_eval_progress_fn progress, void *ctx,
                    nas_eval_result *out, nas_err *err) {
     eval_cpu *e = self;
@@ -120,8 +80,8 @@ static int cpu_run(void *self, const nas_eval_job *job, nas_eval_progress_fn pro
     out->macs = cost.macs;
     nas_cost_release(&cost);
 
-    progress_bridge bridge = {progress, ctx};
-    nas_trainer_opts opts = {.backend = "cpu", .progress = on_progress, .progress_ctx = &bridge,
+    nas_eval_progress_bridge bridge = {progress, ctx};
+    nas_trainer_opts opts = {.backend = "cpu", .progress = nas_eval_progress_forward, .progress_ctx = &bridge,
                              .quiet = true};
     nas_trainer *t = NULL;
     if (job->kind == NAS_JOB_MEASURE) {
@@ -131,20 +91,8 @@ static int cpu_run(void *self, const nas_eval_job *job, nas_eval_progress_fn pro
     }
     rc = nas_trainer_new(job->arch, &recipe, &opts, &t, err);
     if (!rc) snprintf(out->device, sizeof out->device, "%s", nas_trainer_device(t));
-    if (!rc && job->kind == NAS_JOB_TRAIN) {
-        nas_eval_metrics m;
-        rc = nas_trainer_fit(t, err);
-        if (!rc) rc = nas_trainer_evaluate(t, &m, err);
-        if (!rc) {
-            out->has_accuracy = true;
-            out->top1 = m.top1;
-            out->top5 = m.top5;
-            out->loss = m.loss;
-            out->train_seconds = nas_trainer_train_seconds(t);
-        }
-        if (!rc && recipe.save_checkpoint) rc = save_checkpoint(t, job, out, err);
-    }
-    if (!rc) rc = measure_latencies(t, &recipe, out, err);
+    if (!rc && job->kind == NAS_JOB_TRAIN) rc = nas_eval_train_and_test(t, job, &recipe, out, err);
+    if (!rc) rc = nas_eval_measure_latencies(t, &recipe, out, err);
     nas_trainer_free(&t);
 done:
     if (rc < 0) nas_err_prefix(err, "cpu evaluator, job %lld", (long long)job->job_id);

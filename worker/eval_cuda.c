@@ -33,6 +33,7 @@
 #include "space/cost.h"
 #include "trainer/cuda/cuda_backend.h"
 #include "trainer/trainer.h"
+#include "worker/eval_trainer.h"
 
 typedef struct eval_cuda {
     int device;
@@ -72,36 +73,6 @@ static int cuda_create(const char *options_json, void **self, nas_err *err) {
     return 0;
 }
 
-typedef struct progress_bridge {
-    nas_eval_progress_fn fn;
-    void *ctx;
-} progress_bridge;
-
-static void on_progress(void *ctx, const nas_train_progress *p) {
-    progress_bridge *b = ctx;
-    if (!b->fn || p->total_steps <= 0) return;
-    b->fn(b->ctx, (double)p->step / (double)p->total_steps, p->loss);
-}
-
-/* Latency at every recipe batch on `t` (whose precision is the latency one). */
-static int measure_latencies(nas_trainer *t, const nas_recipe *r, nas_eval_result *out,
-                             nas_err *err) {
-    int n = r->n_latency_batches;
-    if (n > NAS_MAX_LATENCY_BATCHES) n = NAS_MAX_LATENCY_BATCHES;
-    for (int i = 0; i < n; i++) {
-        nas_latency_summary s;
-        int rc = nas_trainer_latency(t, r->latency_batches[i], &s, err);
-        if (rc < 0) return rc;
-        nas_latency_stat *l = &out->latency[out->n_latency++];
-        l->batch = r->latency_batches[i];
-        snprintf(l->precision, sizeof l->precision, "%s", r->latency_precision);
-        l->mean_ms = s.mean_ms;
-        l->p50_ms = s.p50_ms;
-        l->p90_ms = s.p90_ms;
-    }
-    return 0;
-}
-
 /* Applies the GPU precision defaults for keys the recipe does not set. */
 static int apply_gpu_defaults(const char *recipe_json, nas_recipe *r, nas_err *err) {
     cJSON *root = cJSON_Parse(recipe_json && *recipe_json ? recipe_json : "{}");
@@ -132,37 +103,18 @@ static int cuda_run(void *self, const nas_eval_job *job, nas_eval_progress_fn pr
     out->macs = cost.macs;
     nas_cost_release(&cost);
 
-    progress_bridge bridge = {progress, ctx};
-    nas_trainer_opts opts = {.backend = "cuda", .device = e->device, .progress = on_progress,
+    nas_eval_progress_bridge bridge = {progress, ctx};
+    nas_trainer_opts opts = {.backend = "cuda", .device = e->device, .progress = nas_eval_progress_forward,
                              .progress_ctx = &bridge, .quiet = true};
     nas_trainer *trained = NULL, *timing = NULL;
     if (job->kind == NAS_JOB_TRAIN) {
         rc = nas_trainer_new(job->arch, &recipe, &opts, &trained, err);
-        if (!rc) rc = nas_trainer_fit(trained, err);
-        nas_eval_metrics m;
-        if (!rc) rc = nas_trainer_evaluate(trained, &m, err);
-        if (!rc) {
-            out->has_accuracy = true;
-            out->top1 = m.top1;
-            out->top5 = m.top5;
-            out->loss = m.loss;
-            out->train_seconds = nas_trainer_train_seconds(trained);
-            snprintf(out->device, sizeof out->device, "%s", nas_trainer_device(trained));
-        }
-        if (!rc && recipe.save_checkpoint) {
-            char path[sizeof out->checkpoint];
-            int len = snprintf(path, sizeof path, "%s/job-%lld-attempt-%d.safetensors",
-                               job->work_dir ? job->work_dir : ".", (long long)job->job_id,
-                               job->attempt);
-            if (len < 0 || (size_t)len >= sizeof path)
-                rc = nas_err_set(err, NAS_EINVAL, "cuda evaluator: work folder path too long");
-            else if (!(rc = nas_trainer_save(trained, path, err)))
-                snprintf(out->checkpoint, sizeof out->checkpoint, "%s", path);
-        }
+        if (!rc) snprintf(out->device, sizeof out->device, "%s", nas_trainer_device(trained));
+        if (!rc) rc = nas_eval_train_and_test(trained, job, &recipe, out, err);
         if (rc < 0) goto done;
     }
     if (trained && strcmp(recipe.latency_precision, recipe.precision) == 0) {
-        rc = measure_latencies(trained, &recipe, out, err);
+        rc = nas_eval_measure_latencies(trained, &recipe, out, err);
     } else {
         nas_recipe timing_recipe = recipe;
         snprintf(timing_recipe.precision, sizeof timing_recipe.precision, "%s",
@@ -174,7 +126,7 @@ static int cuda_run(void *self, const nas_eval_job *job, nas_eval_progress_fn pr
                 timing_recipe.batch = recipe.latency_batches[i];
         opts.progress = NULL;
         rc = nas_trainer_new(job->arch, &timing_recipe, &opts, &timing, err);
-        if (!rc) rc = measure_latencies(timing, &timing_recipe, out, err);
+        if (!rc) rc = nas_eval_measure_latencies(timing, &timing_recipe, out, err);
         if (!rc && !out->device[0])
             snprintf(out->device, sizeof out->device, "%s", nas_trainer_device(timing));
     }
