@@ -127,13 +127,21 @@ int nas_json_get_array_len(const cJSON *obj, const char *key, int *n, nas_err *e
     return 0;
 }
 
-int nas_json_get_doubles(const cJSON *obj, const char *key, double *v, int n, nas_err *err) {
+/* Checks that obj[key] is an array of exactly n entries (shared by the typed
+ * array readers below). */
+static int expect_array_len(const cJSON *obj, const char *key, int n, nas_err *err) {
     int len;
     int rc = nas_json_get_array_len(obj, key, &len, err);
     if (rc) return rc;
     if (len != n)
         return nas_err_set(err, NAS_EPARSE, "strategy state: '%s' has %d entries, expected %d", key,
                            len, n);
+    return 0;
+}
+
+int nas_json_get_doubles(const cJSON *obj, const char *key, double *v, int n, nas_err *err) {
+    int rc = expect_array_len(obj, key, n, err);
+    if (rc) return rc;
     int i = 0;
     const cJSON *item;
     cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(obj, key)) {
@@ -145,12 +153,8 @@ int nas_json_get_doubles(const cJSON *obj, const char *key, double *v, int n, na
 }
 
 int nas_json_get_u64s(const cJSON *obj, const char *key, uint64_t *v, int n, nas_err *err) {
-    int len;
-    int rc = nas_json_get_array_len(obj, key, &len, err);
+    int rc = expect_array_len(obj, key, n, err);
     if (rc) return rc;
-    if (len != n)
-        return nas_err_set(err, NAS_EPARSE, "strategy state: '%s' has %d entries, expected %d", key,
-                           len, n);
     int i = 0;
     const cJSON *item;
     cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(obj, key)) {
