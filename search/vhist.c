@@ -2,10 +2,11 @@
  * search/vhist.c - the history every vector-level optimiser reads.
  *
  * Owns the told/pending arrays and the single rule for turning infeasible or
- * failed observations into model values (see vopt.h). Keys are compared by
- * linear scan: histories hold at most a few thousand entries and a scan of
- * that many integers costs far less than one model fit.
+ * failed observations into model values (see vopt.h). Keys live in a hash
+ * multiset beside the arrays (vopt.h says why); the arrays stay the record
+ * and the index is rebuilt from them whenever it grows.
  */
+#include <assert.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,8 @@ void nas_vhist_release(nas_vhist *h) {
     free(h->key);
     free(h->pending_x);
     free(h->pending_key);
+    free(h->slot_key);
+    free(h->slot_count);
     int dims = h->dims;
     nas_vhist_init(h, dims);
 }
@@ -35,7 +38,75 @@ static bool grow(void **p, int *cap, int need, size_t elem) {
     void *q = realloc(*p, (size_t)ncap * elem);
     if (!q) return false;
     *p = q;
+    *cap = ncap;
     return true;
+}
+
+/* ---- key index ---------------------------------------------------------- */
+
+/* slot_count: -1 = free (never used since the last rebuild); 0 = holds a key
+ * that is no longer in the arrays (kept so probe chains stay intact; reused
+ * when that key comes back, as a pending key does when it is told); n > 0 =
+ * the key occurs n times. Rebuilds drop the zero slots. */
+#define SLOT_FREE (-1)
+
+static uint32_t slot_of(const nas_vhist *h, uint64_t key) {
+    /* keys are FNV hashes or sequence numbers: mix them so both spread */
+    uint64_t m = key * 0x9E3779B97F4A7C15ull;
+    return (uint32_t)(m >> 32) & (uint32_t)(h->n_slots - 1);
+}
+
+/* Slot holding key, or the free slot where it would go. At most half the
+ * slots are ever used, so the probe ends. */
+static uint32_t probe(const nas_vhist *h, uint64_t key) {
+    uint32_t i = slot_of(h, key);
+    while (h->slot_count[i] != SLOT_FREE && h->slot_key[i] != key) i = (i + 1) & (uint32_t)(h->n_slots - 1);
+    return i;
+}
+
+static void index_put(nas_vhist *h, uint64_t key) {
+    uint32_t i = probe(h, key);
+    if (h->slot_count[i] == SLOT_FREE) {
+        h->slot_key[i] = key;
+        h->slot_count[i] = 0;
+        h->n_slots_used++;
+    }
+    h->slot_count[i]++;
+}
+
+/* Rebuilds the index from the arrays with room for twice `need` keys. */
+static int index_rebuild(nas_vhist *h, int need) {
+    int n_slots = 16;
+    while (n_slots < 4 * need) n_slots *= 2;
+    uint64_t *keys = malloc(sizeof *keys * (size_t)n_slots);
+    int32_t *counts = malloc(sizeof *counts * (size_t)n_slots);
+    if (!keys || !counts) {
+        free(keys);
+        free(counts);
+        return NAS_ENOMEM;
+    }
+    memset(counts, 0xff, sizeof *counts * (size_t)n_slots); /* every slot SLOT_FREE */
+    free(h->slot_key);
+    free(h->slot_count);
+    h->slot_key = keys;
+    h->slot_count = counts;
+    h->n_slots = n_slots;
+    h->n_slots_used = 0;
+    for (int i = 0; i < h->n; i++) index_put(h, h->key[i]);
+    for (int i = 0; i < h->n_pending; i++) index_put(h, h->pending_key[i]);
+    return 0;
+}
+
+/* Makes room for one more key before the arrays change. */
+static int index_reserve(nas_vhist *h) {
+    if (2 * (h->n_slots_used + 1) <= h->n_slots) return 0;
+    return index_rebuild(h, h->n + h->n_pending + 1);
+}
+
+static void index_remove(nas_vhist *h, uint64_t key) {
+    uint32_t i = probe(h, key);
+    assert(h->slot_count[i] > 0); /* the key was in the arrays */
+    h->slot_count[i]--;
 }
 
 int nas_vhist_add_told(nas_vhist *h, const double *x, double value, nas_vstatus status,
@@ -48,6 +119,8 @@ int nas_vhist_add_told(nas_vhist *h, const double *x, double value, nas_vstatus 
         !grow((void **)&h->key, &c4, h->n + 1, sizeof(uint64_t)))
         return NAS_ENOMEM;
     h->cap = c1;
+    if (index_reserve(h)) return NAS_ENOMEM;
+    index_put(h, key);
     memcpy(h->x + (size_t)h->n * (size_t)h->dims, x, sizeof(double) * (size_t)h->dims);
     h->value[h->n] = status == NAS_VSTATUS_OK ? value : 0.0;
     h->status[h->n] = (uint8_t)status;
@@ -62,6 +135,8 @@ int nas_vhist_add_pending(nas_vhist *h, const double *x, uint64_t key) {
         !grow((void **)&h->pending_key, &c2, h->n_pending + 1, sizeof(uint64_t)))
         return NAS_ENOMEM;
     h->cap_pending = c1;
+    if (index_reserve(h)) return NAS_ENOMEM;
+    index_put(h, key);
     memcpy(h->pending_x + (size_t)h->n_pending * (size_t)h->dims, x,
            sizeof(double) * (size_t)h->dims);
     h->pending_key[h->n_pending] = key;
@@ -79,17 +154,15 @@ bool nas_vhist_remove_pending(nas_vhist *h, uint64_t key) {
         memmove(h->pending_key + i, h->pending_key + i + 1,
                 sizeof(uint64_t) * (size_t)(h->n_pending - i - 1));
         h->n_pending--;
+        index_remove(h, key);
         return true;
     }
     return false;
 }
 
 bool nas_vhist_has_key(const nas_vhist *h, uint64_t key) {
-    for (int i = 0; i < h->n; i++)
-        if (h->key[i] == key) return true;
-    for (int i = 0; i < h->n_pending; i++)
-        if (h->pending_key[i] == key) return true;
-    return false;
+    if (h->n_slots == 0) return false;
+    return h->slot_count[probe(h, key)] > 0;
 }
 
 int nas_vhist_model_values(const nas_vhist *h, double *y) {

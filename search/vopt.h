@@ -45,6 +45,13 @@ typedef struct nas_vhist {
     int n_pending, cap_pending;
     double *pending_x;    /* n_pending x dims */
     uint64_t *pending_key;
+    /* Every key of told and pending, with how often it occurs there (open
+     * addressing, linear probing; slot_count 0 = free). has_key is asked once
+     * per proposal, so a scan would make a long run quadratic: at 1e5
+     * evaluations a scan per ask cost more than the rest of the coordinator. */
+    uint64_t *slot_key;
+    int32_t *slot_count;
+    int n_slots, n_slots_used; /* n_slots a power of two, or 0 */
 } nas_vhist;
 
 void nas_vhist_init(nas_vhist *h, int dims);

@@ -74,6 +74,48 @@ static void test_imputation(void **state) {
     nas_vhist_release(&h);
 }
 
+/* The key index (a hash multiset) answers as a scan of the arrays would,
+ * through growth, pending -> told moves, repeated keys and colliding keys. */
+static bool scan_has_key(const nas_vhist *h, uint64_t key) {
+    for (int i = 0; i < h->n; i++)
+        if (h->key[i] == key) return true;
+    for (int i = 0; i < h->n_pending; i++)
+        if (h->pending_key[i] == key) return true;
+    return false;
+}
+
+static void test_key_index_matches_scan(void **state) {
+    (void)state;
+    nas_vhist h;
+    nas_vhist_init(&h, 2);
+    nas_rng rng;
+    nas_rng_seed(&rng, 7);
+    double x[2] = {0.25, 0.75};
+    for (int step = 0; step < 5000; step++) {
+        /* small key range: many repeats; multiples of 2^32: equal low bits */
+        uint64_t key = nas_rng_below(&rng, 400);
+        if (key % 3 == 0) key <<= 32;
+        uint64_t r = nas_rng_below(&rng, 10);
+        if (r < 4) {
+            assert_int_equal(nas_vhist_add_pending(&h, x, key), 0);
+        } else if (r < 8 && h.n_pending > 0) {
+            uint64_t k = h.pending_key[nas_rng_below(&rng, (uint64_t)h.n_pending)];
+            assert_true(nas_vhist_remove_pending(&h, k));
+            assert_int_equal(nas_vhist_add_told(&h, x, 0.5, NAS_VSTATUS_OK, k), 0);
+        } else { /* remove a key that may or may not be pending */
+            bool was_pending = false;
+            for (int i = 0; i < h.n_pending; i++) was_pending |= h.pending_key[i] == key;
+            assert_int_equal(nas_vhist_remove_pending(&h, key), was_pending);
+        }
+        for (uint64_t k = 0; k < 400; k++) {
+            uint64_t probe_key = k % 3 == 0 ? k << 32 : k;
+            assert_int_equal(nas_vhist_has_key(&h, probe_key), scan_has_key(&h, probe_key));
+        }
+    }
+    assert_true(h.n + h.n_pending > 1000); /* the index grew many times */
+    nas_vhist_release(&h);
+}
+
 /* Runs `steps` sequential evaluations of the sphere through vs. */
 static void drive(nas_vsearch *vs, int steps, uint64_t *next_key) {
     nas_err err = {0};
@@ -205,6 +247,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lhs_stratified),
         cmocka_unit_test(test_imputation),
+        cmocka_unit_test(test_key_index_matches_scan),
         cmocka_unit_test(test_random_save_load),
         cmocka_unit_test(test_random_deterministic_and_stratified),
         cmocka_unit_test(test_unknown_option_is_error),
