@@ -7,7 +7,10 @@
  * search the queue), and workers by routing id. Finished jobs leave memory:
  * the store answers for them (late duplicate results are checked there).
  * Everything that changes state is written into one store transaction per
- * tick; acknowledgements wait in c->acks until it commits.
+ * tick; acknowledgements and jobs wait in c->outbox until it commits, so a
+ * worker never holds a lease or forgets a result the store has not kept, and
+ * the Ack of a result and the next Job for that worker leave together (one
+ * wake-up of libzmq's I/O thread and one TCP write instead of two).
  */
 #include "server/coordinator.h"
 
@@ -55,12 +58,16 @@ typedef struct worker_rec {
     double stored_seen;       /* last_seen as last written to the store's workers table */
 } worker_rec;
 
-typedef struct pending_ack {
-    uint8_t *rid;
-    size_t rid_len;
+/* A message that waits for the tick's commit: an Ack, or a Job (built from
+ * the job's record when it is sent). Routing ids are at most 255 bytes
+ * (ZeroMQ's limit), so they are kept inline: no allocation per message. */
+typedef struct outgoing {
     int64_t job_id;
-    Nas__AckKind kind;
-} pending_ack;
+    bool is_job;
+    Nas__AckKind ack_kind; /* when !is_job */
+    uint8_t rid_len;
+    uint8_t rid[255];
+} outgoing;
 
 struct nas_coord {
     const nas_experiment *exp;
@@ -76,8 +83,8 @@ struct nas_coord {
     zhash_t *seen_hashes;     /* arch_hash+kind -> "" : never evaluate twice */
     int64_t *queue;           /* ring of queued job ids */
     size_t q_head, q_len, q_cap;
-    pending_ack *acks;
-    size_t n_acks, cap_acks;
+    outgoing *outbox;
+    size_t n_out, cap_out;
 
     nas_coord_counts n;
     int64_t open[NAS_STORE_KIND_COUNT]; /* queued + leased per kind */
@@ -108,7 +115,11 @@ const char *nas_bad_kind_name(nas_bad_kind k) { return (unsigned)k < NAS_BAD_COU
 static char *hex_key(const uint8_t *rid, size_t len) {
     char *s = malloc(len * 2 + 1);
     if (!s) return NULL;
-    for (size_t i = 0; i < len; i++) snprintf(s + 2 * i, 3, "%02x", rid[i]);
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < len; i++) {
+        s[2 * i] = digits[rid[i] >> 4];
+        s[2 * i + 1] = digits[rid[i] & 15];
+    }
     s[len * 2] = '\0';
     return s;
 }
@@ -198,36 +209,53 @@ static void send_reject(nas_coord *c, const uint8_t *rid, size_t rid_len, Nas__R
     send_env(c, rid, rid_len, &env);
 }
 
-static void queue_ack(nas_coord *c, const worker_rec *w, int64_t job_id, Nas__AckKind kind) {
-    if (c->n_acks == c->cap_acks) {
-        size_t cap = c->cap_acks ? c->cap_acks * 2 : 64;
-        pending_ack *a = realloc(c->acks, cap * sizeof *a);
-        if (!a) return; /* the worker resends; the duplicate is acknowledged then */
-        c->acks = a;
-        c->cap_acks = cap;
+/* Queues a message for after the commit. Without memory it is dropped: a
+ * worker resends an unacknowledged result (the copy is acknowledged then),
+ * and an unsent job's lease expires and the job is re-queued. */
+static void queue_out(nas_coord *c, const worker_rec *w, int64_t job_id, bool is_job, Nas__AckKind ack_kind) {
+    if (c->n_out == c->cap_out) {
+        size_t cap = c->cap_out ? c->cap_out * 2 : 64;
+        outgoing *o = realloc(c->outbox, cap * sizeof *o);
+        if (!o) return;
+        c->outbox = o;
+        c->cap_out = cap;
     }
-    pending_ack *a = &c->acks[c->n_acks];
-    a->rid = malloc(w->rid_len);
-    if (!a->rid) return;
-    memcpy(a->rid, w->rid, w->rid_len);
-    a->rid_len = w->rid_len;
-    a->job_id = job_id;
-    a->kind = kind;
-    c->n_acks++;
+    assert(w->rid_len <= sizeof c->outbox[0].rid); /* on_hello refuses longer ids */
+    outgoing *o = &c->outbox[c->n_out++];
+    o->job_id = job_id;
+    o->is_job = is_job;
+    o->ack_kind = ack_kind;
+    o->rid_len = (uint8_t)w->rid_len;
+    memcpy(o->rid, w->rid, w->rid_len);
 }
 
-static void flush_acks(nas_coord *c) {
-    for (size_t i = 0; i < c->n_acks; i++) {
+static void queue_ack(nas_coord *c, const worker_rec *w, int64_t job_id, Nas__AckKind kind) {
+    queue_out(c, w, job_id, false, kind);
+}
+
+static void send_job(nas_coord *c, const uint8_t *rid, size_t rid_len, const job_rec *j);
+static job_rec *job_find(nas_coord *c, int64_t id);
+
+/* Sends what waited for the commit, in the order it was queued. */
+static void flush_outbox(nas_coord *c) {
+    for (size_t i = 0; i < c->n_out; i++) {
+        const outgoing *o = &c->outbox[i];
+        if (o->is_job) {
+            const job_rec *j = job_find(c, o->job_id);
+            /* nothing between dispatch and here changes a lease */
+            assert(j && j->state == NAS_JOB_LEASED);
+            if (j) send_job(c, o->rid, o->rid_len, j);
+            continue;
+        }
         Nas__Ack ack = NAS__ACK__INIT;
-        ack.job_id = c->acks[i].job_id;
-        ack.kind = c->acks[i].kind;
+        ack.job_id = o->job_id;
+        ack.kind = o->ack_kind;
         nas_envelope env = NAS__ENVELOPE__INIT;
         env.body_case = NAS__ENVELOPE__BODY_ACK;
         env.ack = &ack;
-        send_env(c, c->acks[i].rid, c->acks[i].rid_len, &env);
-        free(c->acks[i].rid);
+        send_env(c, o->rid, o->rid_len, &env);
     }
-    c->n_acks = 0;
+    c->n_out = 0;
 }
 
 static bool queue_push(nas_coord *c, int64_t id) {
@@ -420,7 +448,7 @@ static void fill_queue(nas_coord *c) {
 
 /* ---- dispatch and leases ------------------------------------------------ */
 
-static void send_job(nas_coord *c, worker_rec *w, job_rec *j) {
+static void send_job(nas_coord *c, const uint8_t *rid, size_t rid_len, const job_rec *j) {
     Nas__Job job = NAS__JOB__INIT;
     job.job_id = j->id;
     job.attempt = (uint32_t)j->attempt;
@@ -432,7 +460,7 @@ static void send_job(nas_coord *c, worker_rec *w, job_rec *j) {
     nas_envelope env = NAS__ENVELOPE__INIT;
     env.body_case = NAS__ENVELOPE__BODY_JOB;
     env.job = &job;
-    send_env(c, w->rid, w->rid_len, &env);
+    send_env(c, rid, rid_len, &env);
 }
 
 static void lease_to(nas_coord *c, job_rec *j, worker_rec *w) {
@@ -466,7 +494,7 @@ static void dispatch(nas_coord *c) {
                 free(key);
                 return;
             }
-            send_job(c, w, j);
+            queue_out(c, w, j->id, true, 0);
             w->slots_free--;
             c->free_slots--;
         }
@@ -796,7 +824,11 @@ static void on_failure(nas_coord *c, worker_rec *w, const Nas__Failure *f) {
 }
 
 void nas_coord_on_frame(nas_coord *c, const uint8_t *peer, size_t peer_len, const void *data, size_t len) {
-    char *key = hex_key(peer, peer_len > 255 ? 255 : peer_len);
+    if (peer_len == 0 || peer_len > 255) { /* ZeroMQ routing ids are 1..255 bytes */
+        bad_frame(c, NAS_BAD_FIELD, NULL, "a routing id of a length ZeroMQ never gives");
+        return;
+    }
+    char *key = hex_key(peer, peer_len);
     if (!key) return;
     nas_envelope *env = NULL;
     nas_err e = {0};
@@ -1038,8 +1070,7 @@ void nas_coord_free(nas_coord **cp) {
     if (c->idle)
         for (char *key = zlist_pop(c->idle); key; key = zlist_pop(c->idle)) free(key);
     zlist_destroy(&c->idle);
-    for (size_t i = 0; i < c->n_acks; i++) free(c->acks[i].rid);
-    free(c->acks);
+    free(c->outbox);
     free(c->queue);
     nas_strategy_free(&c->strategy);
     free(c);
@@ -1088,13 +1119,12 @@ int nas_coord_tick(nas_coord *c, nas_err *err) {
         if (nas_store_commit(c->store, &e)) store_failed(c, &e);
     }
     if (c->store_error) {
-        /* nothing that waited for this transaction may be acknowledged */
-        for (size_t i = 0; i < c->n_acks; i++) free(c->acks[i].rid);
-        c->n_acks = 0;
+        /* nothing that waited for this transaction may be acknowledged or sent */
+        c->n_out = 0;
         *err = c->store_err;
         return c->store_error;
     }
-    flush_acks(c);
+    flush_outbox(c);
     return 0;
 }
 
@@ -1146,7 +1176,7 @@ int nas_coord_stop(nas_coord *c, nas_err *err) {
     }
     c->last_elapsed_flush = now;
     if (nas_store_in_transaction(c->store) && (rc = nas_store_commit(c->store, err))) return rc;
-    flush_acks(c);
+    flush_outbox(c);
     return c->store_error ? (*err = c->store_err, c->store_error) : 0;
 }
 

@@ -193,7 +193,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "nasd: %s\n", err.msg);
         return 1;
     }
-    if (nas_store_open(db, &store, &err)) {
+    if (nas_store_open(db, &store, &err) || nas_store_checkpoint_in_background(store, 0.1, &err)) {
         fprintf(stderr, "nasd: %s\n", err.msg);
         goto out;
     }

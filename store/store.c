@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "common/util.h"
+#include "store/checkpointer.h"
 
 enum {
     ST_JOB_INSERT,
@@ -64,6 +65,7 @@ struct nas_store {
     int lock_fd; /* writer lock file, -1 for readers */
     int version; /* schema version of the file (readers may see an older one) */
     sqlite3_stmt *stmt[ST_COUNT];
+    nas_checkpointer *checkpointer; /* NULL: SQLite checkpoints inside COMMIT */
 };
 
 /* Migration i takes the schema from version i to i+1; append, never edit. */
@@ -308,7 +310,10 @@ static int open_common(const char *path, bool readonly, nas_store **out, nas_err
         s->version = version;
     } else {
         if ((rc = exec_sql(s, "PRAGMA journal_mode = WAL", err, "enabling WAL")) ||
-            (rc = exec_sql(s, "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON", err, "setting pragmas")) ||
+            (rc = exec_sql(s, "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;"
+                                 /* 32 MiB of page cache: the tails of jobs, results and their
+                                  * indexes that every tick touches stay in memory */
+                                 " PRAGMA cache_size = -32768", err, "setting pragmas")) ||
             (rc = migrate(s, err)))
             goto fail;
         s->version = NAS_STORE_SCHEMA_VERSION;
@@ -332,12 +337,33 @@ void nas_store_close(nas_store **store) {
     if (!store || !*store) return;
     nas_store *s = *store;
     if (s->in_tx) nas_store_rollback(s);
+    /* first, so that ours is the last connection: its close checkpoints
+     * everything and removes the WAL, as without the thread */
+    nas_checkpointer_free(&s->checkpointer);
     for (int i = 0; i < ST_COUNT; i++) sqlite3_finalize(s->stmt[i]);
     if (s->db) sqlite3_close(s->db);
     if (s->lock_fd >= 0) close(s->lock_fd); /* releases the flock */
     free(s->path);
     free(s);
     *store = NULL;
+}
+
+/* Replaces SQLite's automatic checkpoint (itself a WAL hook) once the
+ * background thread runs; store.h says why the writer still checkpoints a
+ * long WAL. PASSIVE: if the thread is mid-checkpoint this returns at once. */
+static int wal_restart_hook(void *ctx, sqlite3 *db, const char *schema, int pages) {
+    (void)ctx;
+    if (pages >= NAS_STORE_WAL_RESTART_PAGES) sqlite3_wal_checkpoint_v2(db, schema, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    return SQLITE_OK;
+}
+
+int nas_store_checkpoint_in_background(nas_store *store, double period_s, nas_err *err) {
+    int rc = need_writer(store, err);
+    if (rc) return rc;
+    if (store->checkpointer) return nas_err_set(err, NAS_ESTATE, "background checkpoints already run");
+    if ((rc = nas_checkpointer_new(store->path, period_s, &store->checkpointer, err))) return rc;
+    sqlite3_wal_hook(store->db, wal_restart_hook, NULL);
+    return 0;
 }
 
 sqlite3 *nas_store_db(nas_store *store) { return store->db; }

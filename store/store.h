@@ -127,6 +127,19 @@ int nas_store_open_readonly(const char *path, nas_store **out, nas_err *err);
 
 void nas_store_close(nas_store **store);
 
+/* For a long-lived writer (nasd): WAL checkpoints move from inside COMMIT to
+ * a thread with its own connection (store/checkpointer.c says why), run every
+ * period_s seconds. Once the WAL holds NAS_STORE_WAL_RESTART_PAGES the writer
+ * checkpoints too, after its commit: the thread has copied nearly all of it,
+ * so this copies little, but it is what lets the next transaction start the
+ * WAL again from its beginning (SQLite restarts the WAL only when a write
+ * transaction begins with every frame copied, and a busy writer rarely
+ * begins in the short gap after the thread caught up). It also bounds the
+ * WAL if the thread cannot keep up. Fails with NAS_ESTATE on a read-only
+ * store or if already started; the thread stops in nas_store_close. */
+#define NAS_STORE_WAL_RESTART_PAGES 4096
+int nas_store_checkpoint_in_background(nas_store *store, double period_s, nas_err *err);
+
 /* The underlying connection, for read queries of your own (prepare, step,
  * finalize). Do not write through it and do not close it. */
 sqlite3 *nas_store_db(nas_store *store);

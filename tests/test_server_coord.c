@@ -26,6 +26,8 @@
 typedef struct sent {
     char peer[32];
     nas_envelope *env;
+    bool in_tx;          /* a store transaction was open when it was sent */
+    char job_state[16];  /* for a Job: its row's state in the store when it was sent */
 } sent;
 
 typedef struct fixture {
@@ -48,6 +50,17 @@ static int capture(void *ctx, const uint8_t *peer, size_t peer_len, nas_envelope
     snprintf(s->peer, sizeof s->peer, "%.*s", (int)peer_len, (const char *)peer);
     assert_int_equal(nas_proto_decode(buf, len, &s->env, &err), 0);
     free(buf);
+    s->in_tx = nas_store_in_transaction(f->store);
+    s->job_state[0] = '\0';
+    if (s->env->body_case == NAS__ENVELOPE__BODY_JOB) {
+        sqlite3_stmt *st = NULL;
+        assert_int_equal(sqlite3_prepare_v2(nas_store_db(f->store), "SELECT state FROM jobs WHERE id = ?1", -1, &st,
+                                            NULL), SQLITE_OK);
+        sqlite3_bind_int64(st, 1, s->env->job->job_id);
+        if (sqlite3_step(st) == SQLITE_ROW)
+            snprintf(s->job_state, sizeof s->job_state, "%s", (const char *)sqlite3_column_text(st, 0));
+        sqlite3_finalize(st);
+    }
     return 0;
 }
 
@@ -184,6 +197,14 @@ static int64_t db_int(fixture *f, const char *sql) {
     return v;
 }
 
+/* Takes the i-th sent message out of the capture (caller frees). */
+static nas_envelope *take_job_copy(fixture *f, int i) {
+    nas_envelope *env = f->out[i].env;
+    f->out[i].env = NULL;
+    f->out[i].peer[0] = '\0';
+    return env;
+}
+
 /* Hello + Ready + tick; returns a copy of the job sent to peer (caller frees). */
 static nas_envelope *take_job(fixture *f, const char *peer) {
     clear_sent(f);
@@ -222,6 +243,38 @@ static void test_exactly_once_and_acks(void **state) {
     nas_coord_get_counts(f->coord, &n);
     assert_int_equal(n.train_done, 1);
     assert_int_equal(n.duplicates_dropped, 1);
+    nas_proto_free(&job);
+}
+
+/* Jobs and Acks leave only after the tick's commit (a worker never holds a
+ * lease, or forgets a result, that the store has not kept), and the Ack of a
+ * result goes out right before the next Job for that worker, so both leave
+ * in one write. */
+static void test_sends_wait_for_commit(void **state) {
+    fixture *f = *state;
+    start(f, "", 10);
+    hello(f, "w1", 0);
+    clear_sent(f);
+    ready(f, "w1");
+    assert_int_equal(count_sent(f, "w1", NAS__ENVELOPE__BODY_JOB), 0); /* nothing before the tick */
+    tick(f);
+    assert_int_equal(f->n_out, 1);
+    assert_int_equal(f->out[0].env->body_case, NAS__ENVELOPE__BODY_JOB);
+    assert_false(f->out[0].in_tx);
+    assert_string_equal(f->out[0].job_state, "leased");
+    nas_envelope *job = take_job_copy(f, 0);
+    clear_sent(f);
+    result(f, "w1", job->job, 0.5, 1.0);
+    ready(f, "w1");
+    assert_int_equal(f->n_out, 0); /* the Ack waits for the commit too */
+    tick(f);
+    assert_int_equal(f->n_out, 2);
+    assert_int_equal(f->out[0].env->body_case, NAS__ENVELOPE__BODY_ACK);
+    assert_int_equal(f->out[0].env->ack->job_id, job->job->job_id);
+    assert_int_equal(f->out[1].env->body_case, NAS__ENVELOPE__BODY_JOB);
+    assert_true(f->out[1].env->job->job_id != job->job->job_id);
+    for (int i = 0; i < 2; i++) assert_false(f->out[i].in_tx);
+    assert_string_equal(f->out[1].job_state, "leased");
     nas_proto_free(&job);
 }
 
@@ -492,6 +545,7 @@ static void test_config_errors(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_exactly_once_and_acks, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sends_wait_for_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_worker_and_bad_frames, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lease_expiry_and_retries, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hand_back_keeps_attempt, setup, teardown),

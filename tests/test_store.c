@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "store/store.h"
@@ -399,9 +401,98 @@ static void test_strategy_state_and_workers(void **state) {
     nas_store_close(&s);
 }
 
+/* The WAL's last frame and how far checkpoints copied it, read from the
+ * wal-index header in DB-shm (SQLite's documented file format: mxFrame is
+ * the u32 at byte 16, nBackfill the u32 at byte 96, native byte order). */
+static void wal_progress(const char *path, uint32_t *mx_frame, uint32_t *backfilled) {
+    char shm[160];
+    snprintf(shm, sizeof shm, "%s-shm", path);
+    FILE *fp = fopen(shm, "rb");
+    assert_non_null(fp);
+    uint8_t hdr[100];
+    assert_int_equal(fread(hdr, 1, sizeof hdr, fp), sizeof hdr);
+    fclose(fp);
+    memcpy(mx_frame, hdr + 16, 4);
+    memcpy(backfilled, hdr + 96, 4);
+}
+
+/* Writes 200 commits of 20 jobs with 2 KiB architectures (about 5000 WAL
+ * frames), 2 ms apart, then waits up to 2 s for checkpoints to catch up;
+ * returns the WAL's frames and how many were copied into the database. */
+static void write_and_wait(const char *path, bool background, uint32_t *mx_frame, uint32_t *backfilled) {
+    nas_store *s = NULL;
+    nas_err err;
+    assert_int_equal(nas_store_open(path, &s, &err), 0);
+    if (background) {
+        assert_int_equal(nas_store_checkpoint_in_background(s, 0.005, &err), 0);
+        /* once is enough: a second start is refused */
+        assert_int_equal(nas_store_checkpoint_in_background(s, 0.005, &err), NAS_ESTATE);
+    } else {
+        /* SQLite's own checkpoint in COMMIT (what the thread replaces) off,
+         * so that the WAL shows what nobody copies */
+        sqlite3_wal_autocheckpoint(nas_store_db(s), 0);
+    }
+    int64_t exp = make_experiment(s, "wal");
+    char arch[2048];
+    memset(arch, 'x', sizeof arch);
+    memcpy(arch, "{\"pad\":\"", 8);
+    memcpy(arch + sizeof arch - 3, "\"}", 3);
+    for (int c = 0; c < 200; c++) {
+        assert_int_equal(nas_store_begin(s, &err), 0);
+        for (int i = 0; i < 20; i++) {
+            nas_store_job j = {.experiment = exp, .kind = NAS_STORE_TRAIN, .arch_json = arch, .recipe_json = "{}",
+                               .tag = "", .max_attempts = 1};
+            snprintf(j.arch_hash, sizeof j.arch_hash, "%016x", c * 20 + i);
+            int64_t id = 0;
+            assert_int_equal(nas_store_job_insert(s, &j, &id, &err), 0);
+        }
+        assert_int_equal(nas_store_commit(s, &err), 0);
+        nanosleep(&(struct timespec){.tv_nsec = 2000000}, NULL);
+    }
+    for (int wait = 0; wait < 200; wait++) {
+        wal_progress(path, mx_frame, backfilled);
+        if (*backfilled == *mx_frame) break;
+        nanosleep(&(struct timespec){.tv_nsec = 10000000}, NULL);
+    }
+    nas_store_close(&s);
+    /* the last close copied everything back and removed the WAL */
+    char wal[160];
+    snprintf(wal, sizeof wal, "%s-wal", path);
+    assert_int_not_equal(access(wal, F_OK), 0);
+    assert_int_equal(nas_store_open_readonly(path, &s, &err), 0);
+    sqlite3_stmt *q = NULL;
+    assert_int_equal(sqlite3_prepare_v2(nas_store_db(s), "SELECT count(*) FROM jobs", -1, &q, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(q, 0), 200 * 20);
+    sqlite3_finalize(q);
+    nas_store_close(&s);
+}
+
+/* With background checkpoints, what the writer commits is copied into the
+ * database without the writer checkpointing: after a short wait every frame
+ * is copied. Without them (and SQLite's own turned off) nothing is. */
+static void test_background_checkpoints(void **state) {
+    fixture *f = *state;
+    char other[160];
+    snprintf(other, sizeof other, "%s/no-checkpoints.db", f->dir);
+    uint32_t mx = 0, copied = 0;
+    write_and_wait(other, false, &mx, &copied);
+    assert_true(mx > 4000);
+    assert_int_equal(copied, 0);
+    write_and_wait(f->path, true, &mx, &copied);
+    assert_true(mx > 0);
+    assert_int_equal(copied, mx);
+    nas_store *ro = NULL;
+    nas_err err;
+    assert_int_equal(nas_store_open_readonly(f->path, &ro, &err), 0);
+    assert_int_equal(nas_store_checkpoint_in_background(ro, 0.01, &err), NAS_ESTATE);
+    nas_store_close(&ro);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_schema_and_version, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_background_checkpoints, setup, teardown),
         cmocka_unit_test_setup_teardown(test_not_a_store, setup, teardown),
         cmocka_unit_test_setup_teardown(test_writer_lock, setup, teardown),
         cmocka_unit_test_setup_teardown(test_job_life_cycle, setup, teardown),
