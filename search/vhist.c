@@ -23,8 +23,8 @@ void nas_vhist_release(nas_vhist *h) {
     free(h->value);
     free(h->status);
     free(h->key);
-    free(h->pending_x);
-    free(h->pending_key);
+    if (h->pending_x) free(h->pending_x - (size_t)h->pending_head * (size_t)h->dims);
+    if (h->pending_key) free(h->pending_key - h->pending_head);
     free(h->slot_key);
     free(h->slot_count);
     int dims = h->dims;
@@ -130,15 +130,29 @@ int nas_vhist_add_told(nas_vhist *h, const double *x, double value, nas_vstatus 
 }
 
 int nas_vhist_add_pending(nas_vhist *h, const double *x, uint64_t key) {
+    size_t d = (size_t)h->dims;
+    double *xbuf = h->pending_x ? h->pending_x - (size_t)h->pending_head * d : NULL;
+    uint64_t *kbuf = h->pending_key ? h->pending_key - h->pending_head : NULL;
+    if (h->pending_head > 0 && h->pending_head + h->n_pending + 1 > h->cap_pending) {
+        /* out of room at the end: move the live entries to the front first */
+        memmove(xbuf, h->pending_x, sizeof(double) * d * (size_t)h->n_pending);
+        memmove(kbuf, h->pending_key, sizeof(uint64_t) * (size_t)h->n_pending);
+        h->pending_head = 0;
+    }
     int c1 = h->cap_pending, c2 = h->cap_pending;
-    if (!grow((void **)&h->pending_x, &c1, h->n_pending + 1, sizeof(double) * (size_t)h->dims) ||
-        !grow((void **)&h->pending_key, &c2, h->n_pending + 1, sizeof(uint64_t)))
+    int need = h->pending_head + h->n_pending + 1;
+    if (!grow((void **)&xbuf, &c1, need, sizeof(double) * d) || !grow((void **)&kbuf, &c2, need, sizeof(uint64_t))) {
+        /* a grow that succeeded moved its buffer: keep the views valid */
+        h->pending_x = xbuf + (size_t)h->pending_head * d;
+        h->pending_key = kbuf + h->pending_head;
         return NAS_ENOMEM;
-    h->cap_pending = c1;
+    }
+    h->cap_pending = c1 < c2 ? c1 : c2;
+    h->pending_x = xbuf + (size_t)h->pending_head * d;
+    h->pending_key = kbuf + h->pending_head;
     if (index_reserve(h)) return NAS_ENOMEM;
     index_put(h, key);
-    memcpy(h->pending_x + (size_t)h->n_pending * (size_t)h->dims, x,
-           sizeof(double) * (size_t)h->dims);
+    memcpy(h->pending_x + (size_t)h->n_pending * d, x, sizeof(double) * d);
     h->pending_key[h->n_pending] = key;
     h->n_pending++;
     return 0;
@@ -147,12 +161,20 @@ int nas_vhist_add_pending(nas_vhist *h, const double *x, uint64_t key) {
 bool nas_vhist_remove_pending(nas_vhist *h, uint64_t key) {
     for (int i = 0; i < h->n_pending; i++) {
         if (h->pending_key[i] != key) continue;
-        /* keep order (proposal order matters for reproducible fantasies) */
+        /* keep order (proposal order matters for reproducible fantasies):
+         * close the gap from whichever side is shorter */
         size_t d = (size_t)h->dims;
-        memmove(h->pending_x + (size_t)i * d, h->pending_x + (size_t)(i + 1) * d,
-                sizeof(double) * d * (size_t)(h->n_pending - i - 1));
-        memmove(h->pending_key + i, h->pending_key + i + 1,
-                sizeof(uint64_t) * (size_t)(h->n_pending - i - 1));
+        if (i < h->n_pending / 2) {
+            memmove(h->pending_x + d, h->pending_x, sizeof(double) * d * (size_t)i);
+            memmove(h->pending_key + 1, h->pending_key, sizeof(uint64_t) * (size_t)i);
+            h->pending_x += d;
+            h->pending_key++;
+            h->pending_head++;
+        } else {
+            memmove(h->pending_x + (size_t)i * d, h->pending_x + (size_t)(i + 1) * d,
+                    sizeof(double) * d * (size_t)(h->n_pending - i - 1));
+            memmove(h->pending_key + i, h->pending_key + i + 1, sizeof(uint64_t) * (size_t)(h->n_pending - i - 1));
+        }
         h->n_pending--;
         index_remove(h, key);
         return true;

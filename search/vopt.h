@@ -45,6 +45,11 @@ typedef struct nas_vhist {
     int n_pending, cap_pending;
     double *pending_x;    /* n_pending x dims */
     uint64_t *pending_key;
+    /* Entries free before pending_x/pending_key in their buffers: removing an
+     * entry moves the shorter side of the array, so the oldest (the usual
+     * case: jobs finish about in the order they were proposed) costs O(1)
+     * instead of moving every other pending point. */
+    int pending_head;
     /* Every key of told and pending, with how often it occurs there (open
      * addressing, linear probing; slot_count 0 = free). has_key is asked once
      * per proposal, so a scan would make a long run quadratic: at 1e5

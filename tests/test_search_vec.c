@@ -75,7 +75,9 @@ static void test_imputation(void **state) {
 }
 
 /* The key index (a hash multiset) answers as a scan of the arrays would,
- * through growth, pending -> told moves, repeated keys and colliding keys. */
+ * through growth, pending -> told moves, repeated keys and colliding keys;
+ * and removing pending entries from either end or the middle keeps their
+ * order and their points. */
 static bool scan_has_key(const nas_vhist *h, uint64_t key) {
     for (int i = 0; i < h->n; i++)
         if (h->key[i] == key) return true;
@@ -90,22 +92,47 @@ static void test_key_index_matches_scan(void **state) {
     nas_vhist_init(&h, 2);
     nas_rng rng;
     nas_rng_seed(&rng, 7);
-    double x[2] = {0.25, 0.75};
+    /* shadow of the pending list: removal must keep proposal order, and
+     * each point must stay with its key */
+    enum { MAX_SHADOW = 5000 };
+    uint64_t *shadow = malloc(sizeof *shadow * MAX_SHADOW);
+    int n_shadow = 0;
     for (int step = 0; step < 5000; step++) {
         /* small key range: many repeats; multiples of 2^32: equal low bits */
         uint64_t key = nas_rng_below(&rng, 400);
         if (key % 3 == 0) key <<= 32;
         uint64_t r = nas_rng_below(&rng, 10);
         if (r < 4) {
+            double x[2] = {(double)key, -(double)key};
             assert_int_equal(nas_vhist_add_pending(&h, x, key), 0);
+            shadow[n_shadow++] = key;
         } else if (r < 8 && h.n_pending > 0) {
-            uint64_t k = h.pending_key[nas_rng_below(&rng, (uint64_t)h.n_pending)];
+            int at = (int)nas_rng_below(&rng, (uint64_t)h.n_pending);
+            uint64_t k = h.pending_key[at];
+            double x[2] = {(double)k, -(double)k};
             assert_true(nas_vhist_remove_pending(&h, k));
             assert_int_equal(nas_vhist_add_told(&h, x, 0.5, NAS_VSTATUS_OK, k), 0);
+            for (int i = 0; i < n_shadow; i++) /* the first entry with that key goes */
+                if (shadow[i] == k) {
+                    memmove(shadow + i, shadow + i + 1, sizeof *shadow * (size_t)(n_shadow - i - 1));
+                    n_shadow--;
+                    break;
+                }
         } else { /* remove a key that may or may not be pending */
             bool was_pending = false;
-            for (int i = 0; i < h.n_pending; i++) was_pending |= h.pending_key[i] == key;
+            for (int i = 0; i < n_shadow; i++) was_pending |= shadow[i] == key;
             assert_int_equal(nas_vhist_remove_pending(&h, key), was_pending);
+            for (int i = 0; was_pending && i < n_shadow; i++)
+                if (shadow[i] == key) {
+                    memmove(shadow + i, shadow + i + 1, sizeof *shadow * (size_t)(n_shadow - i - 1));
+                    n_shadow--;
+                    break;
+                }
+        }
+        assert_int_equal(h.n_pending, n_shadow);
+        for (int i = 0; i < n_shadow; i++) {
+            assert_true(h.pending_key[i] == shadow[i]);
+            assert_true(h.pending_x[2 * i] == (double)shadow[i] && h.pending_x[2 * i + 1] == -(double)shadow[i]);
         }
         for (uint64_t k = 0; k < 400; k++) {
             uint64_t probe_key = k % 3 == 0 ? k << 32 : k;
@@ -113,6 +140,7 @@ static void test_key_index_matches_scan(void **state) {
         }
     }
     assert_true(h.n + h.n_pending > 1000); /* the index grew many times */
+    free(shadow);
     nas_vhist_release(&h);
 }
 
