@@ -45,6 +45,7 @@ typedef struct nas_observation {
     double objective;       /* top-1 accuracy in [0,1], maximised; valid when OK */
     double latency_ms;      /* latency at the constraint's batch; < 0 when unknown */
     const char *checkpoint; /* path of the trained checkpoint, or NULL */
+    uint64_t arch_hash;     /* nas_arch_hash(arch) if the caller has it (nasd keeps it per job), else 0 */
 } nas_observation;
 
 /* Construction parameters. options may be NULL (all defaults); unknown option

@@ -167,7 +167,8 @@ static int vec_tell(void *self, const nas_observation *obs, nas_err *err) {
     nas_vstatus st = obs->status == NAS_OBS_OK           ? NAS_VSTATUS_OK
                      : obs->status == NAS_OBS_INFEASIBLE ? NAS_VSTATUS_INFEASIBLE
                                                          : NAS_VSTATUS_FAILED;
-    return nas_vsearch_tell(v->vs, v->x, obs->objective, st, nas_arch_hash(obs->arch), err);
+    uint64_t key = obs->arch_hash ? obs->arch_hash : nas_arch_hash(obs->arch);
+    return nas_vsearch_tell(v->vs, v->x, obs->objective, st, key, err);
 }
 
 static int vec_note_pending(void *self, const nas_candidate *c, nas_err *err) {

@@ -45,6 +45,7 @@ typedef struct job_rec {
     char *holder;             /* key of the worker holding the lease, NULL if none */
     double lease_deadline;    /* monotonic seconds */
     double progress;
+    bool unsaved;             /* created this tick, not yet in the store (see save_new_jobs) */
 } job_rec;
 
 typedef struct worker_rec {
@@ -81,6 +82,9 @@ struct nas_coord {
     zhash_t *workers;         /* hex rid -> worker_rec* */
     zlist_t *idle;            /* keys (owned) of workers that said Ready; stale keys are skipped */
     zhash_t *seen_hashes;     /* arch_hash+kind -> "" : never evaluate twice */
+    int64_t next_job_id;      /* ids are ours to give: nasd is the store's only writer */
+    int64_t *new_ids;         /* jobs created since the last save_new_jobs */
+    size_t n_new, cap_new;
     int64_t *queue;           /* ring of queued job ids */
     size_t q_head, q_len, q_cap;
     outgoing *outbox;
@@ -124,7 +128,17 @@ static char *hex_key(const uint8_t *rid, size_t len) {
     return s;
 }
 
-static void job_key(int64_t id, char buf[24]) { snprintf(buf, 24, "%" PRId64, id); }
+/* Decimal id (hot: several lookups per job; snprintf was 3% of nasd). */
+static void job_key(int64_t id, char buf[24]) {
+    assert(id >= 0);
+    char tmp[24];
+    int n = 0;
+    uint64_t v = (uint64_t)id;
+    do tmp[n++] = (char)('0' + v % 10);
+    while ((v /= 10) != 0);
+    for (int i = 0; i < n; i++) buf[i] = tmp[n - 1 - i];
+    buf[n] = '\0';
+}
 
 static job_rec *job_find(nas_coord *c, int64_t id) {
     char key[24];
@@ -306,7 +320,12 @@ static void job_forget(nas_coord *c, job_rec *j) {
 }
 
 static void seen_key(const char *hash, nas_store_kind kind, char buf[24]) {
-    snprintf(buf, 24, "%s:%d", hash, (int)kind);
+    size_t n = strnlen(hash, 16);
+    assert((unsigned)kind < 10);
+    memcpy(buf, hash, n);
+    buf[n] = ':';
+    buf[n + 1] = (char)('0' + (int)kind);
+    buf[n + 2] = '\0';
 }
 
 /* ---- strategy ----------------------------------------------------------- */
@@ -325,7 +344,8 @@ static void tell(nas_coord *c, const job_rec *j, nas_obs_status status, double t
                  const char *checkpoint) {
     nas_observation obs = {.arch = &j->arch, .tag = j->tag ? j->tag : "", .status = status,
                            .objective = top1, .latency_ms = latency_ms,
-                           .checkpoint = checkpoint && *checkpoint ? checkpoint : NULL};
+                           .checkpoint = checkpoint && *checkpoint ? checkpoint : NULL,
+                           .arch_hash = strtoull(j->arch_hash, NULL, 16)};
     nas_err e;
     if (nas_strategy_tell(c->strategy, &obs, &e)) nas_warn("strategy %s refused a result of job %" PRId64 ": %s",
                                                            c->exp->strategy_name, j->id, e.msg);
@@ -353,7 +373,39 @@ static char *merge_recipe(const char *base_json, const char *override_json) {
     return out;
 }
 
-/* Inserts a new job into the store and memory; returns the record or NULL. */
+/* Writes a job row as the job stands now: leased if dispatch already gave
+ * it to w, else queued. */
+static void save_job(nas_coord *c, job_rec *j, const worker_rec *w, double lease_expires_at) {
+    assert(j->unsaved && (j->state == NAS_JOB_QUEUED || (j->state == NAS_JOB_LEASED && w)));
+    if (!ensure_tx(c)) return;
+    nas_store_job row = {.id = j->id, .experiment = c->experiment_id, .kind = j->kind, .arch_json = j->arch_json,
+                         .recipe_json = j->recipe_json, .tag = j->tag, .max_attempts = j->max_attempts,
+                         .state = j->state, .attempt = j->attempt, .worker = w ? w->id : NULL,
+                         .lease_expires_at = lease_expires_at};
+    memcpy(row.arch_hash, j->arch_hash, sizeof row.arch_hash);
+    int64_t id = 0;
+    nas_err e;
+    if (nas_store_job_insert(c->store, &row, &id, &e)) {
+        store_failed(c, &e);
+        return;
+    }
+    j->unsaved = false;
+}
+
+/* Jobs still queued that were created since the last commit: written before
+ * the commit (those dispatched were written by lease_to, already leased). */
+static void save_new_jobs(nas_coord *c) {
+    for (size_t i = 0; i < c->n_new && !c->store_error; i++) {
+        job_rec *j = job_find(c, c->new_ids[i]);
+        if (j && j->unsaved) save_job(c, j, NULL, 0);
+    }
+    c->n_new = 0;
+}
+
+/* Creates a job in memory, queued; its row is written once, by lease_to if it
+ * is dispatched before the tick commits (then already leased: one statement
+ * instead of an insert and an update) or by save_new_jobs. Returns the
+ * record or NULL. */
 static job_rec *create_job(nas_coord *c, nas_store_kind kind, const nas_arch *arch, const char *arch_json,
                            const char *arch_hash, const char *recipe_json, const char *tag) {
     if (!ensure_tx(c)) return NULL;
@@ -372,15 +424,19 @@ static job_rec *create_job(nas_coord *c, nas_store_kind kind, const nas_arch *ar
         job_rec_free(j);
         return NULL;
     }
-    nas_store_job row = {.experiment = c->experiment_id, .kind = kind, .arch_json = j->arch_json,
-                         .recipe_json = j->recipe_json, .tag = j->tag, .max_attempts = j->max_attempts};
-    memcpy(row.arch_hash, j->arch_hash, sizeof row.arch_hash);
-    nas_err e;
-    if (nas_store_job_insert(c->store, &row, &j->id, &e)) {
-        store_failed(c, &e);
-        job_rec_free(j);
-        return NULL;
+    if (c->n_new == c->cap_new) {
+        size_t cap = c->cap_new ? 2 * c->cap_new : 256;
+        int64_t *ids = realloc(c->new_ids, cap * sizeof *ids);
+        if (!ids) {
+            job_rec_free(j);
+            return NULL;
+        }
+        c->new_ids = ids;
+        c->cap_new = cap;
     }
+    j->id = c->next_job_id++;
+    j->unsaved = true;
+    c->new_ids[c->n_new++] = j->id;
     char key[24];
     job_key(j->id, key);
     zhash_insert(c->jobs, key, j);
@@ -465,10 +521,17 @@ static void send_job(nas_coord *c, const uint8_t *rid, size_t rid_len, const job
 
 static void lease_to(nas_coord *c, job_rec *j, worker_rec *w) {
     if (!ensure_tx(c)) return;
-    nas_err e;
-    if (nas_store_job_lease(c->store, j->id, w->id, j->attempt, nas_now_wall() + c->exp->lease_seconds, &e)) {
-        store_failed(c, &e);
-        return;
+    double expires = nas_now_wall() + c->exp->lease_seconds;
+    if (j->unsaved) {
+        set_state(c, j, NAS_JOB_LEASED);
+        save_job(c, j, w, expires);
+        if (c->store_error) return;
+    } else {
+        nas_err e;
+        if (nas_store_job_lease(c->store, j->id, w->id, j->attempt, expires, &e)) {
+            store_failed(c, &e);
+            return;
+        }
     }
     free(j->holder);
     j->holder = strdup(w->key);
@@ -1027,6 +1090,7 @@ int nas_coord_new(const nas_experiment *exp, nas_store *store, nas_coord_send_fn
                                 .budget_evaluations = exp->budget_evaluations, .budget_hours = exp->budget_hours};
     bool created = false;
     if ((rc = nas_store_experiment_upsert(store, &row, &c->experiment_id, &created, err))) goto fail;
+    if ((rc = nas_store_next_job_id(store, &c->next_job_id, err))) goto fail;
     nas_store_experiment stored;
     if ((rc = nas_store_experiment_find(store, exp->name, &stored, err))) goto fail;
     c->prior_elapsed = stored.elapsed_seconds;
@@ -1045,6 +1109,7 @@ int nas_coord_new(const nas_experiment *exp, nas_store *store, nas_coord_send_fn
         event(c, "info", "start", 0, NULL, "experiment '%s' started: space %s, strategy %s, budget %" PRId64
               " evaluations / %g hours", exp->name, exp->space_name, exp->strategy_name, exp->budget_evaluations,
               exp->budget_hours);
+    if (!c->store_error) save_new_jobs(c);
     if (!c->store_error && nas_store_in_transaction(store) && (rc = nas_store_commit(store, err))) goto fail;
     c->last_progress_results = c->n.train_done + c->n.measure_done + c->n.infeasible;
     c->session_train_final0 = train_final(c);
@@ -1071,6 +1136,7 @@ void nas_coord_free(nas_coord **cp) {
         for (char *key = zlist_pop(c->idle); key; key = zlist_pop(c->idle)) free(key);
     zlist_destroy(&c->idle);
     free(c->outbox);
+    free(c->new_ids);
     free(c->queue);
     nas_strategy_free(&c->strategy);
     free(c);
@@ -1114,6 +1180,7 @@ int nas_coord_tick(nas_coord *c, nas_err *err) {
             c->last_elapsed_flush = now;
         }
     }
+    if (!c->store_error) save_new_jobs(c);
     if (!c->store_error && nas_store_in_transaction(c->store)) {
         nas_err e;
         if (nas_store_commit(c->store, &e)) store_failed(c, &e);
@@ -1175,7 +1242,8 @@ int nas_coord_stop(nas_coord *c, nas_err *err) {
         return rc;
     }
     c->last_elapsed_flush = now;
-    if (nas_store_in_transaction(c->store) && (rc = nas_store_commit(c->store, err))) return rc;
+    save_new_jobs(c);
+    if (!c->store_error && nas_store_in_transaction(c->store) && (rc = nas_store_commit(c->store, err))) return rc;
     flush_outbox(c);
     return c->store_error ? (*err = c->store_err, c->store_error) : 0;
 }

@@ -36,9 +36,9 @@ enum {
 };
 
 static const char *const cached_sql[ST_COUNT] = {
-    [ST_JOB_INSERT] = "INSERT INTO jobs(experiment, kind, arch_json, arch_hash, recipe_json, tag, state,"
-                      " attempt, max_attempts, created_at, updated_at)"
-                      " VALUES(?1, ?2, ?3, ?4, ?5, ?6, 'queued', 1, ?7, ?8, ?8)",
+    [ST_JOB_INSERT] = "INSERT INTO jobs(id, experiment, kind, arch_json, arch_hash, recipe_json, tag, state,"
+                      " attempt, max_attempts, worker, lease_expires_at, created_at, updated_at)"
+                      " VALUES(?9, ?1, ?2, ?3, ?4, ?5, ?6, ?10, ?11, ?7, ?12, ?13, ?8, ?8)",
     [ST_JOB_LEASE] = "UPDATE jobs SET state = 'leased', worker = ?2, attempt = ?3,"
                      " lease_expires_at = ?4, updated_at = ?5 WHERE id = ?1 AND state IN ('queued','leased')",
     [ST_JOB_REQUEUE] = "UPDATE jobs SET state = 'queued', attempt = ?2, error = ?3,"
@@ -527,6 +527,12 @@ int nas_store_job_insert(nas_store *store, const nas_store_job *in, int64_t *id_
     assert(in->arch_json && in->recipe_json);
     if (strlen(in->arch_hash) != 16) return nas_err_set(err, NAS_EINVAL, "arch_hash must be 16 hex digits");
     if ((unsigned)in->kind >= NAS_STORE_KIND_COUNT) return nas_err_set(err, NAS_EINVAL, "unknown job kind");
+    bool leased = in->state == NAS_JOB_LEASED;
+    if (in->state != NAS_JOB_QUEUED && !leased)
+        return nas_err_set(err, NAS_EINVAL, "a new job is queued or leased, not state %d", (int)in->state);
+    if (leased && (!in->worker || in->attempt < 1))
+        return nas_err_set(err, NAS_EINVAL, "a job inserted as leased needs its worker and attempt");
+    if (in->id < 0) return nas_err_set(err, NAS_EINVAL, "job ids are positive");
     sqlite3_stmt *st = cached(store, ST_JOB_INSERT, err);
     if (!st) return NAS_EDB;
     sqlite3_bind_int64(st, 1, in->experiment);
@@ -537,9 +543,27 @@ int nas_store_job_insert(nas_store *store, const nas_store_job *in, int64_t *id_
     sqlite3_bind_text(st, 6, in->tag ? in->tag : "", -1, SQLITE_TRANSIENT);
     sqlite3_bind_int(st, 7, in->max_attempts > 0 ? in->max_attempts : 1);
     sqlite3_bind_double(st, 8, nas_now_wall());
+    if (in->id > 0) sqlite3_bind_int64(st, 9, in->id); /* else NULL: SQLite picks the rowid */
+    sqlite3_bind_text(st, 10, state_names[in->state], -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 11, leased ? in->attempt : 1);
+    if (leased) {
+        sqlite3_bind_text(st, 12, in->worker, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_double(st, 13, in->lease_expires_at);
+    }
     if ((rc = step_done(store, st, err, "inserting a job"))) return rc;
     *id_out = sqlite3_last_insert_rowid(store->db);
+    assert(in->id == 0 || *id_out == in->id);
     return 0;
+}
+
+int nas_store_next_job_id(nas_store *store, int64_t *id_out, nas_err *err) {
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(store->db, "SELECT coalesce(max(id), 0) + 1 FROM jobs", -1, &st, NULL) != SQLITE_OK)
+        return db_error(store, err, "reading the last job id");
+    int rc = sqlite3_step(st) == SQLITE_ROW ? 0 : db_error(store, err, "reading the last job id");
+    if (!rc) *id_out = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return rc;
 }
 
 /* Runs an UPDATE of one job and fails with NAS_ESTATE if no row matched. */

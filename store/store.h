@@ -200,9 +200,16 @@ typedef struct nas_store_job {
 
 void nas_store_job_release(nas_store_job *job);
 
-/* Inserts a queued job (in->id, state, attempt, worker, lease are ignored:
- * the job starts queued at attempt 1). */
+/* Inserts a job, queued at attempt 1, or (in->state NAS_JOB_LEASED) already
+ * leased to in->worker at in->attempt until in->lease_expires_at: nasd
+ * writes a job it hands out in the same tick as it created it once, instead
+ * of an insert and an update. in->id 0: the store picks the id; > 0: that id,
+ * which must be unused (nasd takes ids from nas_store_next_job_id, being the
+ * only writer). Other fields of in that describe progress are ignored. */
 int nas_store_job_insert(nas_store *store, const nas_store_job *in, int64_t *id_out, nas_err *err);
+
+/* The smallest id above every job in the store (1 for an empty store). */
+int nas_store_next_job_id(nas_store *store, int64_t *id_out, nas_err *err);
 
 /* queued -> leased by worker until lease_expires_at (wall seconds), at attempt.
  * Lease extensions by heartbeats are kept in nasd's memory only: after a

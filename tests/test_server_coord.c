@@ -278,6 +278,23 @@ static void test_sends_wait_for_commit(void **state) {
     nas_proto_free(&job);
 }
 
+/* Jobs created in a tick are in the store when it commits: those handed out
+ * already leased to their worker, the prefetched ones queued. */
+static void test_new_jobs_stored_as_they_stand(void **state) {
+    fixture *f = *state;
+    start(f, "prefetch: 3\n", 10);
+    hello(f, "w1", 0);
+    clear_sent(f);
+    ready(f, "w1");
+    tick(f);
+    assert_int_equal(count_sent(f, "w1", NAS__ENVELOPE__BODY_JOB), 1);
+    assert_string_equal(f->out[0].job_state, "leased");
+    assert_int_equal(db_int(f, "SELECT count(*) FROM jobs WHERE state = 'leased' AND worker = 'w1'"), 1);
+    assert_int_equal(db_int(f, "SELECT count(*) FROM jobs WHERE state = 'queued' AND worker IS NULL"), 3);
+    assert_int_equal(db_int(f, "SELECT count(*) FROM jobs"), 4);
+    assert_int_equal(db_int(f, "SELECT max(id) - min(id) FROM jobs"), 3);
+}
+
 static void test_unknown_worker_and_bad_frames(void **state) {
     fixture *f = *state;
     start(f, "", 3);
@@ -546,6 +563,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_exactly_once_and_acks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sends_wait_for_commit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_new_jobs_stored_as_they_stand, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_worker_and_bad_frames, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lease_expiry_and_retries, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hand_back_keeps_attempt, setup, teardown),

@@ -152,6 +152,46 @@ static void test_job_life_cycle(void **state) {
     nas_store_close(&s);
 }
 
+/* A job can be written already leased, under an id the caller chose (how
+ * nasd writes a job it hands out in the tick that created it). */
+static void test_job_insert_leased_with_id(void **state) {
+    fixture *f = *state;
+    nas_store *s = NULL;
+    nas_err err;
+    assert_int_equal(nas_store_open(f->path, &s, &err), 0);
+    int64_t exp = make_experiment(s, "e"), next = 0;
+    assert_int_equal(nas_store_next_job_id(s, &next, &err), 0);
+    assert_int_equal(next, 1);
+    int64_t first = make_job(s, exp, NAS_STORE_TRAIN, "00000000000000a1");
+    assert_int_equal(nas_store_next_job_id(s, &next, &err), 0);
+    assert_int_equal(next, first + 1);
+    nas_store_job in = {.id = 40, .experiment = exp, .kind = NAS_STORE_MEASURE, .arch_json = "{\"a\":2}",
+                        .recipe_json = "{}", .tag = "t", .max_attempts = 3, .state = NAS_JOB_LEASED,
+                        .attempt = 2, .worker = "w7", .lease_expires_at = 99.5};
+    snprintf(in.arch_hash, sizeof in.arch_hash, "00000000000000a2");
+    int64_t id = 0;
+    assert_int_equal(nas_store_job_insert(s, &in, &id, &err), 0);
+    assert_int_equal(id, 40);
+    nas_store_job j;
+    assert_int_equal(nas_store_job_get(s, 40, &j, &err), 0);
+    assert_int_equal(j.state, NAS_JOB_LEASED);
+    assert_int_equal(j.kind, NAS_STORE_MEASURE);
+    assert_int_equal(j.attempt, 2);
+    assert_string_equal(j.worker, "w7");
+    assert_true(j.lease_expires_at == 99.5);
+    nas_store_job_release(&j);
+    assert_int_equal(nas_store_next_job_id(s, &next, &err), 0);
+    assert_int_equal(next, 41);
+    /* the id is taken now; a leased job needs its worker; new jobs are never finished */
+    assert_int_equal(nas_store_job_insert(s, &in, &id, &err), NAS_EDB);
+    in.id = 0;
+    in.worker = NULL;
+    assert_int_equal(nas_store_job_insert(s, &in, &id, &err), NAS_EINVAL);
+    in.state = NAS_JOB_DONE;
+    assert_int_equal(nas_store_job_insert(s, &in, &id, &err), NAS_EINVAL);
+    nas_store_close(&s);
+}
+
 static void test_result_exactly_once(void **state) {
     fixture *f = *state;
     nas_store *s = NULL;
@@ -496,6 +536,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_not_a_store, setup, teardown),
         cmocka_unit_test_setup_teardown(test_writer_lock, setup, teardown),
         cmocka_unit_test_setup_teardown(test_job_life_cycle, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_job_insert_leased_with_id, setup, teardown),
         cmocka_unit_test_setup_teardown(test_result_exactly_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_front_scan, setup, teardown),
         cmocka_unit_test_setup_teardown(test_replay, setup, teardown),
