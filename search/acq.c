@@ -88,10 +88,6 @@ int nas_acq_maximise(const nas_gp *gp, const double *cands, int m, double best,
     memcpy(x_out, cands + (size_t)best_j * (size_t)D, sizeof(double) * (size_t)D);
     double best_ei = ei[best_j];
     double *x = work, *lower = work + D, *upper = work + 2 * D;
-    for (int d = 0; d < D; d++) {
-        lower[d] = 0;
-        upper[d] = 1;
-    }
     double *dmean = malloc(sizeof(double) * (size_t)D * 2);
     if (!dmean) {
         rc = nas_err_set(err, NAS_ENOMEM, "out of memory maximising expected improvement");
@@ -100,6 +96,11 @@ int nas_acq_maximise(const nas_gp *gp, const double *cands, int m, double best,
     local_ctx ctx = {.gp = gp, .best = best, .xi = opt->xi, .dmean = dmean, .dvar = dmean + D};
     for (int s = 0; s < starts && opt->local_evals > 0; s++) {
         memcpy(x, cands + (size_t)top[s] * (size_t)D, sizeof(double) * (size_t)D);
+        double r = opt->local_radius > 0 && opt->local_radius < 1 ? opt->local_radius : 1.0;
+        for (int d = 0; d < D; d++) {
+            lower[d] = x[d] - r > 0 ? x[d] - r : 0;
+            upper[d] = x[d] + r < 1 ? x[d] + r : 1;
+        }
         nlopt_opt o = nlopt_create(NLOPT_LD_LBFGS, (unsigned)D);
         if (!o) break;
         nlopt_set_lower_bounds(o, lower);
@@ -111,7 +112,12 @@ int nas_acq_maximise(const nas_gp *gp, const double *cands, int m, double best,
         nlopt_result res = nlopt_optimize(o, x, &f);
         nlopt_destroy(o);
         if (ctx.failed || (res < 0 && res != NLOPT_ROUNDOFF_LIMITED)) continue;
-        if (f > best_ei && (!in_region || in_region(region_ctx, x))) {
+        bool new_face = false;
+        for (int d = 0; opt->keep_off_faces && d < D; d++) {
+            double x0 = cands[(size_t)top[s] * (size_t)D + (size_t)d];
+            new_face |= (x[d] <= 0 && x0 > 0) || (x[d] >= 1 && x0 < 1);
+        }
+        if (f > best_ei && !new_face && (!in_region || in_region(region_ctx, x))) {
             best_ei = f;
             memcpy(x_out, x, sizeof(double) * (size_t)D);
         }

@@ -5,8 +5,11 @@
  * EI = imp * Phi(Z) + sigma * phi(Z), and 0 where sigma is 0 (as LA-MCTS and
  * limbo). The maximiser scores a candidate set in one batch, then refines the
  * best few locally with NLopt L-BFGS on the analytic EI gradient inside
- * [0,1]^D; a refined point replaces its start only if its EI is higher and,
- * when a region is given, it still lies in the region.
+ * [0,1]^D, or inside the box start +- local_radius when that is below 1; a
+ * refined point replaces its start only if its EI is higher and, when a
+ * region is given, it still lies in the region. (In 20-d an unbounded
+ * refinement often runs to a face of the cube, where the GP's variance is
+ * largest, and a coordinate can stay stuck there: see bench/RESULTS.md.)
  */
 #ifndef NAS_SEARCH_ACQ_H
 #define NAS_SEARCH_ACQ_H
@@ -25,6 +28,10 @@ typedef struct nas_acq_options {
     double xi;        /* in the caller's units */
     int local_starts; /* candidates refined with L-BFGS (0 = none) */
     int local_evals;  /* EI evaluations per refinement */
+    double local_radius; /* a refinement stays within +- this of its start in
+                          * every coordinate (and in [0,1]); >= 1: anywhere */
+    bool keep_off_faces; /* discard a refined point that lies on a face of the
+                          * cube (a coordinate at 0 or 1) its start was not on */
 } nas_acq_options;
 
 /* Picks the point of highest EI among m candidates (m x dims), refined as

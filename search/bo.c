@@ -12,12 +12,68 @@
 const char *const nas_bo_option_keys[] = {"init",          "candidates",  "local_starts",
                                           "local_evals",   "xi",          "gp_restarts",
                                           "gp_evals",      "gp_max_points", "gp_optimiser",
-                                          "refit_every",   "parallel",    NULL};
+                                          "refit_every",   "parallel",    "output_warp", "local_radius",
+                                          "keep_off_faces", NULL};
+
+static double norm_cdf(double z) { return 0.5 * erfc(-z / sqrt(2.0)); }
+
+/* Phi^-1(p) for p in (0, 1) by bisection: exact to 1e-12 and only called n
+ * times per fit, so no rational approximation is needed. */
+static double norm_quantile(double p) {
+    double lo = -10, hi = 10;
+    for (int it = 0; it < 60; it++) {
+        double mid = 0.5 * (lo + hi);
+        if (norm_cdf(mid) < p) lo = mid;
+        else hi = mid;
+    }
+    return 0.5 * (lo + hi);
+}
+
+typedef struct ranked {
+    double y;
+    int i;
+} ranked;
+
+static int by_value(const void *a, const void *b) {
+    double ya = ((const ranked *)a)->y, yb = ((const ranked *)b)->y;
+    return (ya > yb) - (ya < yb);
+}
+
+int nas_bo_warp(int warp, double *y, int n, nas_err *err) {
+    if (warp == NAS_BO_WARP_NONE || n < 2) return 0;
+    if (warp == NAS_BO_WARP_LOG) {
+        double top = -INFINITY, mean = 0, var = 0;
+        for (int i = 0; i < n; i++) {
+            top = y[i] > top ? y[i] : top;
+            mean += y[i];
+        }
+        mean /= n;
+        for (int i = 0; i < n; i++) var += (y[i] - mean) * (y[i] - mean);
+        double scale = var > 0 ? 0.01 * sqrt(var / (n - 1)) : 1.0;
+        for (int i = 0; i < n; i++) y[i] = -log1p((top - y[i]) / scale);
+        return 0;
+    }
+    ranked *r = malloc(sizeof *r * (size_t)n);
+    if (!r) return nas_err_set(err, NAS_ENOMEM, "out of memory warping BO outputs");
+    for (int i = 0; i < n; i++) r[i] = (ranked){y[i], i};
+    qsort(r, (size_t)n, sizeof *r, by_value);
+    for (int a = 0; a < n;) { /* ties (e.g. imputed infeasible values) share their mean rank */
+        int b = a;
+        while (b + 1 < n && r[b + 1].y == r[a].y) b++;
+        double q = norm_quantile((0.5 * (a + b) + 0.5) / n);
+        for (int k = a; k <= b; k++) y[r[k].i] = q;
+        a = b + 1;
+    }
+    free(r);
+    return 0;
+}
 
 int nas_bo_core_init(nas_bo_core *c, const nas_vopt_params *p, int default_init,
-                     double default_xi, nas_err *err) {
+                     double default_xi, double default_local_radius, bool default_keep_off_faces,
+                     nas_err *err) {
     static const char *const parallel_names[] = {"kb", "cl-min", "cl-mean", NULL};
     static const char *const optimisers[] = {"lbfgs", "slsqp", NULL};
+    static const char *const warps[] = {"none", "rank", "log", NULL};
     memset(c, 0, sizeof *c);
     c->dims = p->dims;
     c->last_fit_n = -1;
@@ -37,7 +93,13 @@ int nas_bo_core_init(nas_bo_core *c, const nas_vopt_params *p, int default_init,
                                err)) ||
         (rc = nas_cfg_get_int(cfg, o, "refit_every", false, 5, 1, 100000, &refit, err)) ||
         (rc = nas_cfg_get_enum(cfg, o, "parallel", false, parallel_names, NAS_BO_PARALLEL_KB,
-                               &c->opt.parallel, err)))
+                               &c->opt.parallel, err)) ||
+        (rc = nas_cfg_get_enum(cfg, o, "output_warp", false, warps, NAS_BO_WARP_NONE,
+                               &c->opt.output_warp, err)) ||
+        (rc = nas_cfg_get_double(cfg, o, "local_radius", false, default_local_radius, 1e-6, 1.0,
+                                 &c->opt.local_radius, err)) ||
+        (rc = nas_cfg_get_bool(cfg, o, "keep_off_faces", false, default_keep_off_faces,
+                               &c->opt.keep_off_faces, err)))
         return rc;
     c->opt.init = (int)init;
     c->opt.candidates = (int)cands;
@@ -86,7 +148,9 @@ int nas_bo_core_model(nas_bo_core *c, const nas_vhist *h, nas_rng *rng, nas_err 
         c->y_cap = h->n * 2;
     }
     nas_vhist_model_values(h, c->y);
-    int rc = nas_gp_set_data(c->gp, h->x, c->y, h->n, 1, h->n_pending, err);
+    int rc = nas_bo_warp(c->opt.output_warp, c->y, h->n, err);
+    if (rc) return rc;
+    rc = nas_gp_set_data(c->gp, h->x, c->y, h->n, 1, h->n_pending, err);
     if (rc) return rc;
     if (c->last_fit_n < 0 || h->n - c->last_fit_n >= c->opt.refit_every) {
         rc = nas_gp_fit(c->gp, &c->opt.fit, rng, err);
@@ -136,7 +200,9 @@ int nas_bo_core_select(nas_bo_core *c, const double *cands, int m, double best,
                        nas_region_fn in_region, void *region_ctx, double *x, nas_err *err) {
     nas_acq_options a = {.xi = c->opt.xi * nas_gp_y_scale(c->gp),
                          .local_starts = c->opt.local_starts,
-                         .local_evals = c->opt.local_evals};
+                         .local_evals = c->opt.local_evals,
+                         .local_radius = c->opt.local_radius,
+                         .keep_off_faces = c->opt.keep_off_faces};
     double ei;
     return nas_acq_maximise(c->gp, cands, m, best, &a, in_region, region_ctx, x, &ei, err);
 }

@@ -12,7 +12,9 @@
  *
  * Options (all optional): init, candidates, local_starts, local_evals, xi
  * (in standardised output units), gp_restarts, gp_evals, gp_max_points,
- * gp_optimiser (lbfgs | slsqp), refit_every, parallel (kb | cl-min | cl-mean).
+ * gp_optimiser (lbfgs | slsqp), refit_every, parallel (kb | cl-min | cl-mean),
+ * output_warp (none | rank | log; see nas_bo_warp), local_radius,
+ * keep_off_faces (acq.h).
  */
 #ifndef NAS_SEARCH_BO_H
 #define NAS_SEARCH_BO_H
@@ -24,15 +26,19 @@
 #include "search/vopt.h"
 
 enum { NAS_BO_PARALLEL_KB = 0, NAS_BO_PARALLEL_CL_MIN, NAS_BO_PARALLEL_CL_MEAN };
+enum { NAS_BO_WARP_NONE = 0, NAS_BO_WARP_RANK, NAS_BO_WARP_LOG };
 
 typedef struct nas_bo_options {
     int init;
     int candidates;
     int local_starts, local_evals;
+    double local_radius;
+    bool keep_off_faces;
     double xi;
     nas_gp_fit_options fit;
     int refit_every;
     int parallel;
+    int output_warp; /* NAS_BO_WARP_* */
 } nas_bo_options;
 
 typedef struct nas_bo_core {
@@ -54,8 +60,17 @@ extern const char *const nas_bo_option_keys[];
 /* Reads the core's options from p (keys are not checked here); the caller
  * gives the defaults that differ between bo and lamcts-bo. */
 int nas_bo_core_init(nas_bo_core *c, const nas_vopt_params *p, int default_init,
-                     double default_xi, nas_err *err);
+                     double default_xi, double default_local_radius, bool default_keep_off_faces,
+                     nas_err *err);
 void nas_bo_core_release(nas_bo_core *c);
+
+/* Transforms the n model values the GP is fitted to, in place (maximised;
+ * order kept): rank = the Gaussian copula Phi^-1((rank + 1/2) / n), ties
+ * sharing their mean rank; log = -log(1 + (max - y) / (0.01 sd)), which
+ * stretches the differences among the best values; none leaves them. Both
+ * make the GP resolve the top of the distribution instead of fitting its
+ * extremes. Returns 0 or NAS_ENOMEM. */
+int nas_bo_warp(int warp, double *y, int n, nas_err *err);
 
 /* If the initial design is not finished, writes its next point and sets *used. */
 int nas_bo_core_initial(nas_bo_core *c, const nas_vhist *h, nas_rng *rng, double *x, bool *used,

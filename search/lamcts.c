@@ -162,8 +162,15 @@ bool nas_lamcts_in_region(const nas_lamcts_tree *t, const nas_lamcts_step *path,
 #define BOX_START 1e-4
 #define BOX_LEVELS 14 /* 1e-4 * 2^14 > 1: the whole cube */
 
-static void box_point(const double *centre, double side, int D, nas_rng *rng, double *x) {
+/* A uniform point of the box, or with perturb < 1 one that moves each
+ * coordinate with probability perturb (one at random always) and keeps the
+ * centre's value in the others (lamcts.h). */
+static void box_point(const double *centre, double side, double perturb, int D, nas_rng *rng,
+                      double *x) {
+    int forced = perturb < 1 ? (int)nas_rng_below(rng, (uint64_t)D) : -1;
     for (int d = 0; d < D; d++) {
+        x[d] = centre[d];
+        if (perturb < 1 && d != forced && nas_rng_uniform(rng) >= perturb) continue;
         double lo = centre[d] - side / 2, hi = centre[d] + side / 2;
         lo = lo < 0 ? 0 : lo;
         hi = hi > 1 ? 1 : hi;
@@ -177,7 +184,7 @@ static bool box_crosses(const nas_lamcts_tree *t, const nas_lamcts_step *path, i
                         double *scratch) {
     double side = BOX_START * ldexp(1.0, level);
     for (int i = 0; i < probe; i++) {
-        box_point(centre, side, D, rng, scratch);
+        box_point(centre, side, 1.0, D, rng, scratch);
         if (!nas_lamcts_in_region(t, path, path_len, scratch)) return true;
     }
     return false;
@@ -229,7 +236,7 @@ int nas_lamcts_sample_region(const nas_lamcts_tree *t, const nas_lamcts_step *pa
         double side = BOX_START * ldexp(1.0, level);
         for (int i = 0; i < per && m < want; i++) {
             double *p = out + (size_t)m * (size_t)D;
-            box_point(centre, side, D, rng, p);
+            box_point(centre, side, s->perturb, D, rng, p);
             if (nas_lamcts_in_region(t, path, path_len, p)) m++;
         }
     }

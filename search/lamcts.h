@@ -98,6 +98,11 @@ typedef struct nas_lamcts_sampler {
     int centers;       /* leaf samples used as box centres */
     int center_choice; /* NAS_LAMCTS_CENTER_* */
     int probe;         /* points per boundary test */
+    double perturb;    /* 1: uniform box points (official); p < 1: each coordinate
+                        * moves with probability p (one always), the rest keep
+                        * the centre's value, as TuRBO's candidates in high
+                        * dimension. The box size search always uses uniform
+                        * points. */
 } nas_lamcts_sampler;
 
 /* x, v: all samples and values the tree was built from; out has room for

@@ -58,9 +58,13 @@
 
 #include "search/bo.h"
 #include "search/lamcts.h"
+#include "search/trust.h"
 
 /* The value a pending point carries in the tree (option pending_value). */
 enum { PENDING_BELIEVER = 0, PENDING_LOSS, PENDING_MEAN };
+/* EI's incumbent (option incumbent): the best posterior mean over the leaf's
+ * samples (official) or over every told sample. */
+enum { INCUMBENT_LEAF = 0, INCUMBENT_GLOBAL };
 
 typedef struct lamcts_opt {
     nas_bo_core core;
@@ -71,7 +75,12 @@ typedef struct lamcts_opt {
     int path_len;
     bool pending_in_tree;
     int pending_value; /* PENDING_* */
-    double *cands, *vals, *xall;
+    double tr_fraction; /* share of the candidates from the trust region */
+    double tr_perturb;  /* probability that a trust point moves a coordinate */
+    int tr_start;       /* told points before the trust region is used */
+    int incumbent;      /* INCUMBENT_* */
+    nas_trust_options trust;
+    double *cands, *vals, *xall, *theta, *weights;
 } lamcts_opt;
 
 typedef struct region_ctx {
@@ -94,6 +103,8 @@ static void lamcts_destroy(void *self) {
     free(l->cands);
     free(l->vals);
     free(l->xall);
+    free(l->theta);
+    free(l->weights);
     free(l);
 }
 
@@ -101,13 +112,17 @@ static int lamcts_create(const nas_vopt_params *p, void **self, nas_err *err) {
     static const char *const own_keys[] = {"cp",          "leaf_size",   "kernel", "gamma",
                                            "svm_c",       "ucb",         "child_assign",
                                            "kmeans_init", "value_weight", "centers",
-                                           "center_choice", "probe",     "pending_in_tree", "pending_value", NULL};
+                                           "center_choice", "probe",     "pending_in_tree", "pending_value",
+                                           "tr_fraction", "tr_fail_tol", "tr_length_init",
+                                           "tr_length_min", "tr_perturb", "perturb", "tr_start",
+                                           "incumbent", NULL};
     static const char *const kernels[] = {"linear", "poly", "rbf", NULL};
     static const char *const gammas[] = {"auto", "scale", NULL};
     static const char *const ucbs[] = {"sqrt", "log", NULL};
     static const char *const assigns[] = {"svm", "kmeans", NULL};
     static const char *const choices[] = {"random", "best", "mixed", NULL};
     static const char *const pending_values[] = {"believer", "loss", "mean", NULL};
+    static const char *const incumbents[] = {"leaf", "global", NULL};
     lamcts_opt *l = calloc(1, sizeof *l);
     if (!l) return nas_err_set(err, NAS_ENOMEM, "out of memory creating lamcts-bo");
     nas_lamcts_tree_init(&l->tree);
@@ -119,10 +134,11 @@ static int lamcts_create(const nas_vopt_params *p, void **self, nas_err *err) {
     const nas_cfg *cfg = p->cfg;
     const nas_cfg_node *o = p->options;
     nas_lamcts_options *t = &l->tree_opt;
-    long leaf, kinit, centers, probe;
+    long leaf, kinit, centers, probe, fail_tol;
+    double tr_start;
     int kernel, gamma, rc = 0;
     if ((o && (rc = nas_cfg_check_keys(cfg, o, keys, "lamcts-bo options", err))) ||
-        (rc = nas_bo_core_init(&l->core, p, 20, 0.0, err)) ||
+        (rc = nas_bo_core_init(&l->core, p, 20, 0.0, 1.0, false, err)) ||
         (rc = nas_cfg_get_double(cfg, o, "cp", false, 0.1, 0.0, 1e6, &t->cp, err)) ||
         (rc = nas_cfg_get_int(cfg, o, "leaf_size", false, 10, 2, 100000, &leaf, err)) ||
         (rc = nas_cfg_get_enum(cfg, o, "kernel", false, kernels, NAS_SVM_RBF, &kernel, err)) ||
@@ -140,7 +156,22 @@ static int lamcts_create(const nas_vopt_params *p, void **self, nas_err *err) {
         (rc = nas_cfg_get_int(cfg, o, "probe", false, 32, 1, 100000, &probe, err)) ||
         (rc = nas_cfg_get_bool(cfg, o, "pending_in_tree", false, true, &l->pending_in_tree, err)) ||
         (rc = nas_cfg_get_enum(cfg, o, "pending_value", false, pending_values, PENDING_MEAN,
-                               &l->pending_value, err))) {
+                               &l->pending_value, err)) ||
+        (rc = nas_cfg_get_double(cfg, o, "tr_fraction", false, 0.0, 0.0, 1.0, &l->tr_fraction,
+                                 err)) ||
+        (rc = nas_cfg_get_int(cfg, o, "tr_fail_tol", false, p->dims > 4 ? p->dims : 4, 1, 100000,
+                              &fail_tol, err)) ||
+        (rc = nas_cfg_get_double(cfg, o, "tr_length_init", false, 0.8, 1e-6, 2.0,
+                                 &l->trust.length_init, err)) ||
+        (rc = nas_cfg_get_double(cfg, o, "tr_length_min", false, 0.0078125, 1e-9, 1.0,
+                                 &l->trust.length_min, err)) ||
+        (rc = nas_cfg_get_double(cfg, o, "tr_perturb", false, 1.0, 0.0, 1.0, &l->tr_perturb,
+                                 err)) ||
+        (rc = nas_cfg_get_double(cfg, o, "perturb", false, 1.0, 0.0, 1.0, &l->sampler.perturb,
+                                 err)) ||
+        (rc = nas_cfg_get_double(cfg, o, "tr_start", false, 0.0, 0.0, 1.0, &tr_start, err)) ||
+        (rc = nas_cfg_get_enum(cfg, o, "incumbent", false, incumbents, INCUMBENT_LEAF,
+                               &l->incumbent, err))) {
         lamcts_destroy(l);
         return rc;
     }
@@ -150,9 +181,17 @@ static int lamcts_create(const nas_vopt_params *p, void **self, nas_err *err) {
     t->kmeans_init = (int)kinit;
     l->sampler.centers = (int)centers;
     l->sampler.probe = (int)probe;
+    l->trust.fail_tol = (int)fail_tol;
+    /* a share of the planned budget; without a budget, from the first model */
+    l->tr_start = (int)(tr_start * p->budget + 0.5);
+    l->tr_start = l->tr_start > l->core.opt.init ? l->tr_start : l->core.opt.init;
+    l->trust.succ_tol = 3;
+    l->trust.length_max = 1.6;
     l->sampler.candidates = l->core.opt.candidates;
     l->cands = malloc(sizeof(double) * (size_t)l->core.opt.candidates * (size_t)p->dims);
-    if (!l->cands) {
+    l->theta = malloc(sizeof(double) * (size_t)(p->dims + 2));
+    l->weights = malloc(sizeof(double) * (size_t)p->dims);
+    if (!l->cands || !l->theta || !l->weights) {
         lamcts_destroy(l);
         return nas_err_set(err, NAS_ENOMEM, "out of memory creating lamcts-bo");
     }
@@ -180,6 +219,31 @@ static int leaf_incumbent(lamcts_opt *l, const nas_lamcts_node *nd, int D, doubl
     return rc;
 }
 
+/* Up to `want` points of the trust box around the leaf's best sample (the
+ * best sample overall for an empty leaf) that lie in the leaf's region; at
+ * most 4 * want tries, as the box may reach past the region's boundary.
+ * Returns how many were written to out. */
+static int trust_candidates(lamcts_opt *l, const region_ctx *r, const nas_lamcts_node *nd,
+                            const double *xall, const double *v, int n, int D, double length,
+                            int want, nas_rng *rng, double *out) {
+    int centre = -1;
+    for (int j = 0; j < nd->n; j++)
+        if (centre < 0 || v[nd->idx[j]] > v[centre]) centre = nd->idx[j];
+    for (int i = 0; centre < 0 && i < n; i++)
+        if (centre < 0 || v[i] > v[centre]) centre = i;
+    if (centre < 0) return 0;
+    nas_gp_get_theta(l->core.gp, l->theta);
+    nas_trust_weights(l->theta, D, l->weights);
+    int got = 0;
+    for (int tries = 0; got < want && tries < 4 * want; tries++) {
+        double *x = out + (size_t)got * (size_t)D;
+        nas_trust_point(xall + (size_t)centre * (size_t)D, length, l->weights, l->tr_perturb, D, rng,
+                        x);
+        if (!r->path_len || nas_lamcts_in_region(r->tree, r->path, r->path_len, x)) got++;
+    }
+    return got;
+}
+
 static int lamcts_propose(void *self, const nas_vhist *h, nas_rng *rng, double *x, nas_err *err) {
     lamcts_opt *l = self;
     int D = h->dims, rc;
@@ -202,8 +266,15 @@ static int lamcts_propose(void *self, const nas_vhist *h, nas_rng *rng, double *
     if (!v || !xall) return nas_err_set(err, NAS_ENOMEM, "out of memory in lamcts-bo");
     memcpy(xall, h->x, sizeof(double) * (size_t)h->n * (size_t)D);
     nas_vhist_model_values(h, v);
+    int n_trust = h->n >= l->tr_start ? (int)(l->tr_fraction * l->core.opt.candidates + 0.5) : 0;
+    double trust_length = n_trust > 0 ? nas_trust_length(v, h->n, l->tr_start, &l->trust) : 0.0;
+    /* the tree sees the values in the GP's units (output_warp, bo.h), so a
+     * pending point's believer value means the same in both */
+    if ((rc = nas_bo_warp(l->core.opt.output_warp, v, h->n, err))) return rc;
+    /* the trust box is shaped by the GP's length-scales, so fit it first */
+    bool model_first = np > 0 || n_trust > 0;
+    if (model_first && (rc = nas_bo_core_model(&l->core, h, rng, err))) return rc;
     if (np > 0) {
-        if ((rc = nas_bo_core_model(&l->core, h, rng, err))) return rc;
         memcpy(xall + (size_t)h->n * (size_t)D, h->pending_x, sizeof(double) * (size_t)np * (size_t)D);
         if ((rc = nas_gp_predict(l->core.gp, h->pending_x, np, v + h->n, NULL, err))) return rc;
         if (l->pending_value != PENDING_BELIEVER) {
@@ -227,14 +298,26 @@ static int lamcts_propose(void *self, const nas_vhist *h, nas_rng *rng, double *
     l->path = path;
     int leaf = nas_lamcts_select(&l->tree, &l->tree_opt, rng, path, &l->path_len);
     region_ctx r = {.tree = &l->tree, .path = path, .path_len = l->path_len};
-    int m;
-    if ((rc = nas_lamcts_sample_region(&l->tree, path, l->path_len, leaf, xall, v, D, &l->sampler,
+    const nas_lamcts_node *nd = &l->tree.nodes[leaf];
+    int m, m_trust = 0;
+    l->sampler.candidates = l->core.opt.candidates - n_trust;
+    if (l->sampler.candidates > 0 &&
+        (rc = nas_lamcts_sample_region(&l->tree, path, l->path_len, leaf, xall, v, D, &l->sampler,
                                        rng, l->cands, &m, err)))
         return rc;
-    if (np == 0 && (rc = nas_bo_core_model(&l->core, h, rng, err))) return rc;
-    const nas_lamcts_node *nd = &l->tree.nodes[leaf];
+    if (l->sampler.candidates <= 0) m = 0;
+    if (n_trust > 0) m_trust = trust_candidates(l, &r, nd, xall, v, n, D, trust_length, n_trust, rng,
+                                                l->cands + (size_t)m * (size_t)D);
+    m += m_trust;
+    if (m == 0) { /* every trust point fell outside the region: the region sampler alone */
+        l->sampler.candidates = l->core.opt.candidates;
+        if ((rc = nas_lamcts_sample_region(&l->tree, path, l->path_len, leaf, xall, v, D,
+                                           &l->sampler, rng, l->cands, &m, err)))
+            return rc;
+    }
+    if (!model_first && (rc = nas_bo_core_model(&l->core, h, rng, err))) return rc;
     double best;
-    if (nd->n > 0)
+    if (nd->n > 0 && l->incumbent == INCUMBENT_LEAF)
         rc = leaf_incumbent(l, nd, D, &best, err);
     else
         rc = nas_bo_core_incumbent(&l->core, h, NULL, 0, &best, err);

@@ -20,6 +20,7 @@
     } while (0)
 
 #include "search/acq.h"
+#include "search/bo.h"
 #include "search/gp.h"
 #include "search/testfunc.h"
 #include "search/vsearch.h"
@@ -193,6 +194,14 @@ static void test_acq_maximise(void **state) {
     o.local_evals = 40;
     assert_int_equal(nas_acq_maximise(gp, c, M, best, &o, NULL, NULL, xo, &ei1, &err), 0);
     assert_true(ei1 >= ei0);
+    /* with one start and local_radius 0.01 the refined point stays within
+     * 0.01 of the best candidate in every coordinate */
+    o.local_starts = 1;
+    o.local_radius = 0.01;
+    double ei2;
+    assert_int_equal(nas_acq_maximise(gp, c, M, best, &o, NULL, NULL, xo, &ei2, &err), 0);
+    assert_true(ei2 >= ei0);
+    for (int d = 0; d < D; d++) assert_true(fabs(xo[d] - c[arg * D + d]) <= 0.01 + 1e-12);
     nas_gp_free(&gp);
 }
 
@@ -229,6 +238,32 @@ static void test_bo_converges_and_batches(void **state) {
     nas_vsearch_free(&vs);
 }
 
+/* Output warps keep the order; rank gives Gaussian quantiles, symmetric
+ * about 0 and equal for ties; log maps the best value to 0 and stretches the
+ * gaps near it more than those far from it. */
+static void test_output_warp(void **state) {
+    (void)state;
+    nas_err err = {0};
+    double y[6] = {3.0, -1.0, 10.0, -1.0, 0.5, 100.0}, r[6], g[6];
+    memcpy(r, y, sizeof y);
+    assert_int_equal(nas_bo_warp(NAS_BO_WARP_RANK, r, 6, &err), 0);
+    /* ranks: -1,-1 share 0.5 -> (1 + 0.5) / 6 ... 100 -> 5.5 / 6 */
+    assert_true(fabs(r[1] - r[3]) < 1e-12);
+    assert_true(r[1] < r[4] && r[4] < r[0] && r[0] < r[2] && r[2] < r[5]);
+    assert_true(fabs(r[4] + r[0]) < 1e-9); /* positions 2 and 3 of 0..5: quantiles 2.5/6, 3.5/6 */
+    assert_true(fabs(r[5] - 1.3829941271) < 1e-6); /* Phi^-1(5.5 / 6) */
+    memcpy(g, y, sizeof y);
+    assert_int_equal(nas_bo_warp(NAS_BO_WARP_LOG, g, 6, &err), 0);
+    assert_true(fabs(g[5]) < 1e-12);
+    assert_true(g[1] < g[4] && g[4] < g[0] && g[0] < g[2] && g[2] < g[5]);
+    /* per unit of y, the gap next to the best (100 -> 10) is stretched more
+     * than the one further down (10 -> -1) */
+    assert_true((g[5] - g[2]) / 90 > (g[2] - g[1]) / 11);
+    memcpy(g, y, sizeof y);
+    assert_int_equal(nas_bo_warp(NAS_BO_WARP_NONE, g, 6, &err), 0);
+    assert_memory_equal(g, y, sizeof y);
+}
+
 static void test_testfuncs(void **state) {
     (void)state;
     double x[5];
@@ -249,7 +284,7 @@ int main(void) {
         cmocka_unit_test(test_gp_posterior_by_hand), cmocka_unit_test(test_gp_gradients),
         cmocka_unit_test(test_gp_fantasy),           cmocka_unit_test(test_ei),
         cmocka_unit_test(test_acq_maximise),         cmocka_unit_test(test_bo_converges_and_batches),
-        cmocka_unit_test(test_testfuncs),
+        cmocka_unit_test(test_testfuncs),            cmocka_unit_test(test_output_warp),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

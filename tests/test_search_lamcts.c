@@ -172,7 +172,9 @@ static void test_ucb_selection(void **state) {
 }
 
 /* Every candidate of the region sampler passes every SVM of its path, for
- * every leaf of a deep tree. */
+ * every leaf of a deep tree, with uniform box points (perturb 1) and with
+ * coordinate-subset moves (perturb 0.3: then most candidates share some
+ * coordinates with their centre, a leaf sample). */
 static void test_region_sampler(void **state) {
     (void)state;
     enum { N = 150, D = 4, C = 300 };
@@ -193,7 +195,8 @@ static void test_region_sampler(void **state) {
     nas_err err = {0};
     assert_int_equal(nas_lamcts_build(&t, x, v, N, D, &o, &rng, &err), 0);
     assert_true(t.n_nodes >= 5);
-    nas_lamcts_sampler s = {.candidates = C, .centers = 5, .center_choice = NAS_LAMCTS_CENTER_RANDOM, .probe = 16};
+    nas_lamcts_sampler s = {.candidates = C, .centers = 5, .center_choice = NAS_LAMCTS_CENTER_RANDOM,
+                            .probe = 16, .perturb = 1.0};
     double *out = malloc(sizeof(double) * C * D);
     nas_lamcts_step path[256];
     int leaves = 0;
@@ -202,12 +205,22 @@ static void test_region_sampler(void **state) {
         int len, m;
         int leaf = nas_lamcts_select(&t, &o, &rng, path, &len);
         s.center_choice = trial % 2;
+        s.perturb = trial < 10 ? 1.0 : 0.3;
         assert_int_equal(nas_lamcts_sample_region(&t, path, len, leaf, x, v, D, &s, &rng, out, &m, &err), 0);
         assert_true(m > 0 && m <= C);
+        int sharing = 0; /* candidates with a coordinate equal to some leaf sample's */
         for (int j = 0; j < m; j++) {
             for (int d = 0; d < D; d++) assert_true(out[j * D + d] >= 0 && out[j * D + d] <= 1);
             assert_true(nas_lamcts_in_region(&t, path, len, out + j * D));
+            bool shares = false;
+            for (int k = 0; k < N && !shares; k++)
+                for (int d = 0; d < D; d++) shares |= out[j * D + d] == x[k * D + d];
+            sharing += shares;
         }
+        if (s.perturb < 1 && t.nodes[leaf].n > 0 && m > 20)
+            assert_true(sharing > m / 2); /* P(all 4 move) = 0.3^3 */
+        else if (s.perturb >= 1)
+            assert_int_equal(sharing, 0);
         leaves += len > 0;
     }
     assert_true(leaves > 0);
