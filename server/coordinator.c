@@ -45,7 +45,7 @@ typedef struct job_rec {
     char *holder;             /* key of the worker holding the lease, NULL if none */
     double lease_deadline;    /* monotonic seconds */
     double progress;
-    bool unsaved;             /* created this tick, not yet in the store (see save_new_jobs) */
+    bool unsaved;             /* never handed out, so not in the store (see create_job) */
 } job_rec;
 
 typedef struct worker_rec {
@@ -83,8 +83,6 @@ struct nas_coord {
     zlist_t *idle;            /* keys (owned) of workers that said Ready; stale keys are skipped */
     zhash_t *seen_hashes;     /* arch_hash+kind -> "" : never evaluate twice */
     int64_t next_job_id;      /* ids are ours to give: nasd is the store's only writer */
-    int64_t *new_ids;         /* jobs created since the last save_new_jobs */
-    size_t n_new, cap_new;
     int64_t *queue;           /* ring of queued job ids */
     size_t q_head, q_len, q_cap;
     outgoing *outbox;
@@ -373,10 +371,9 @@ static char *merge_recipe(const char *base_json, const char *override_json) {
     return out;
 }
 
-/* Writes a job row as the job stands now: leased if dispatch already gave
- * it to w, else queued. */
+/* Writes the row of a job handed out for the first time, leased to w. */
 static void save_job(nas_coord *c, job_rec *j, const worker_rec *w, double lease_expires_at) {
-    assert(j->unsaved && (j->state == NAS_JOB_QUEUED || (j->state == NAS_JOB_LEASED && w)));
+    assert(j->unsaved && j->state == NAS_JOB_LEASED && w);
     if (!ensure_tx(c)) return;
     nas_store_job row = {.id = j->id, .experiment = c->experiment_id, .kind = j->kind, .arch_json = j->arch_json,
                          .recipe_json = j->recipe_json, .tag = j->tag, .max_attempts = j->max_attempts,
@@ -392,20 +389,14 @@ static void save_job(nas_coord *c, job_rec *j, const worker_rec *w, double lease
     j->unsaved = false;
 }
 
-/* Jobs still queued that were created since the last commit: written before
- * the commit (those dispatched were written by lease_to, already leased). */
-static void save_new_jobs(nas_coord *c) {
-    for (size_t i = 0; i < c->n_new && !c->store_error; i++) {
-        job_rec *j = job_find(c, c->new_ids[i]);
-        if (j && j->unsaved) save_job(c, j, NULL, 0);
-    }
-    c->n_new = 0;
-}
-
-/* Creates a job in memory, queued; its row is written once, by lease_to if it
- * is dispatched before the tick commits (then already leased: one statement
- * instead of an insert and an update) or by save_new_jobs. Returns the
- * record or NULL. */
+/* Creates a job in memory, queued. Its row is written when lease_to first
+ * hands it out, already leased: one statement instead of an insert and an
+ * update, and the ~1 KB row written once. Until then it exists only in this
+ * process: if nasd dies, the strategy proposes again from what the store
+ * holds (no result and no leased job is lost), and a feasible measurement
+ * whose train job was never handed out gets it back on resume. So the store
+ * holds every job handed out at least once; `queued` there means handed back
+ * or re-queued after a failure. Returns the record or NULL. */
 static job_rec *create_job(nas_coord *c, nas_store_kind kind, const nas_arch *arch, const char *arch_json,
                            const char *arch_hash, const char *recipe_json, const char *tag) {
     if (!ensure_tx(c)) return NULL;
@@ -424,19 +415,8 @@ static job_rec *create_job(nas_coord *c, nas_store_kind kind, const nas_arch *ar
         job_rec_free(j);
         return NULL;
     }
-    if (c->n_new == c->cap_new) {
-        size_t cap = c->cap_new ? 2 * c->cap_new : 256;
-        int64_t *ids = realloc(c->new_ids, cap * sizeof *ids);
-        if (!ids) {
-            job_rec_free(j);
-            return NULL;
-        }
-        c->new_ids = ids;
-        c->cap_new = cap;
-    }
     j->id = c->next_job_id++;
     j->unsaved = true;
-    c->new_ids[c->n_new++] = j->id;
     char key[24];
     job_key(j->id, key);
     zhash_insert(c->jobs, key, j);
@@ -860,7 +840,9 @@ static void on_result(nas_coord *c, worker_rec *w, const Nas__Result *r) {
         tell(c, j, NAS_OBS_INFEASIBLE, 0, latency, NULL);
         job_forget(c, j);
     } else {
-        /* feasible: its train job is created in the same transaction as this result */
+        /* feasible: its train job, written when handed out; if nasd stops
+         * before that, resume finds this measurement without a train job and
+         * creates it again */
         c->n.measure_done++;
         if (budget_left(c) > 0)
             create_job(c, NAS_STORE_TRAIN, &j->arch, j->arch_json, j->arch_hash, j->recipe_json, j->tag);
@@ -1109,7 +1091,6 @@ int nas_coord_new(const nas_experiment *exp, nas_store *store, nas_coord_send_fn
         event(c, "info", "start", 0, NULL, "experiment '%s' started: space %s, strategy %s, budget %" PRId64
               " evaluations / %g hours", exp->name, exp->space_name, exp->strategy_name, exp->budget_evaluations,
               exp->budget_hours);
-    if (!c->store_error) save_new_jobs(c);
     if (!c->store_error && nas_store_in_transaction(store) && (rc = nas_store_commit(store, err))) goto fail;
     c->last_progress_results = c->n.train_done + c->n.measure_done + c->n.infeasible;
     c->session_train_final0 = train_final(c);
@@ -1136,7 +1117,6 @@ void nas_coord_free(nas_coord **cp) {
         for (char *key = zlist_pop(c->idle); key; key = zlist_pop(c->idle)) free(key);
     zlist_destroy(&c->idle);
     free(c->outbox);
-    free(c->new_ids);
     free(c->queue);
     nas_strategy_free(&c->strategy);
     free(c);
@@ -1180,7 +1160,6 @@ int nas_coord_tick(nas_coord *c, nas_err *err) {
             c->last_elapsed_flush = now;
         }
     }
-    if (!c->store_error) save_new_jobs(c);
     if (!c->store_error && nas_store_in_transaction(c->store)) {
         nas_err e;
         if (nas_store_commit(c->store, &e)) store_failed(c, &e);
@@ -1242,8 +1221,7 @@ int nas_coord_stop(nas_coord *c, nas_err *err) {
         return rc;
     }
     c->last_elapsed_flush = now;
-    save_new_jobs(c);
-    if (!c->store_error && nas_store_in_transaction(c->store) && (rc = nas_store_commit(c->store, err))) return rc;
+    if (nas_store_in_transaction(c->store) && (rc = nas_store_commit(c->store, err))) return rc;
     flush_outbox(c);
     return c->store_error ? (*err = c->store_err, c->store_error) : 0;
 }

@@ -3,10 +3,13 @@
  *
  * The coordinator owns the in-memory view of open jobs (queued and leased)
  * and of connected workers, and keeps the store as the truth: every state
- * change is written in the current transaction, results are acknowledged to
- * workers only after that transaction commits, and a new coordinator on the
- * same store rebuilds everything (results are replayed into the strategy,
- * open jobs become queued or leased again). It never touches sockets: frames
+ * change of a job that was handed out is written in the current transaction,
+ * results are acknowledged and jobs sent only after that transaction
+ * commits, and a new coordinator on the same store rebuilds everything
+ * (results are replayed into the strategy, open jobs become queued or leased
+ * again). A job is first written when it is first handed out, already
+ * leased: until then it is a proposal in memory that a restarted strategy
+ * simply makes again (coordinator.c, create_job). It never touches sockets: frames
  * come in through nas_coord_on_frame and go out through a send callback, so
  * the whole protocol can be tested without ZeroMQ.
  *

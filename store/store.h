@@ -27,7 +27,9 @@
  *   jobs(id INTEGER PRIMARY KEY, experiment INTEGER, kind TEXT 'measure'|'train',
  *        arch_json TEXT (canonical), arch_hash TEXT (16 hex digits of
  *        nas_arch_hash), recipe_json TEXT (the merged recipe sent to the worker),
- *        tag TEXT, state TEXT 'queued'|'leased'|'done'|'failed'|'infeasible',
+ *        tag TEXT, state TEXT 'queued'|'leased'|'done'|'failed'|'infeasible'
+ *        (nasd writes a job when it first hands it out, so 'queued' here is a
+ *        job waiting for another attempt),
  *        attempt INTEGER (1-based, the attempt now or last running),
  *        max_attempts INTEGER, worker TEXT (last lease holder or NULL),
  *        lease_expires_at REAL (wall seconds, NULL unless leased),

@@ -278,8 +278,8 @@ static void test_sends_wait_for_commit(void **state) {
     nas_proto_free(&job);
 }
 
-/* Jobs created in a tick are in the store when it commits: those handed out
- * already leased to their worker, the prefetched ones queued. */
+/* A job is written when it is first handed out, already leased to its
+ * worker (one row write); prefetched jobs live in memory until then. */
 static void test_new_jobs_stored_as_they_stand(void **state) {
     fixture *f = *state;
     start(f, "prefetch: 3\n", 10);
@@ -290,9 +290,18 @@ static void test_new_jobs_stored_as_they_stand(void **state) {
     assert_int_equal(count_sent(f, "w1", NAS__ENVELOPE__BODY_JOB), 1);
     assert_string_equal(f->out[0].job_state, "leased");
     assert_int_equal(db_int(f, "SELECT count(*) FROM jobs WHERE state = 'leased' AND worker = 'w1'"), 1);
-    assert_int_equal(db_int(f, "SELECT count(*) FROM jobs WHERE state = 'queued' AND worker IS NULL"), 3);
-    assert_int_equal(db_int(f, "SELECT count(*) FROM jobs"), 4);
-    assert_int_equal(db_int(f, "SELECT max(id) - min(id) FROM jobs"), 3);
+    assert_int_equal(db_int(f, "SELECT count(*) FROM jobs"), 1);
+    /* the next Ready gets the oldest prefetched job, written now, leased */
+    int64_t first = db_int(f, "SELECT id FROM jobs");
+    clear_sent(f);
+    hello(f, "w2", 0);
+    ready(f, "w2");
+    tick(f);
+    nas_envelope *job = sent_to(f, "w2", NAS__ENVELOPE__BODY_JOB, 0);
+    assert_non_null(job);
+    assert_int_equal(job->job->job_id, first + 1);
+    assert_int_equal(db_int(f, "SELECT count(*) FROM jobs WHERE state = 'leased' AND worker = 'w2'"), 1);
+    assert_int_equal(db_int(f, "SELECT count(*) FROM jobs"), 2);
 }
 
 static void test_unknown_worker_and_bad_frames(void **state) {
