@@ -17,7 +17,8 @@
  *
  * Schema (PRAGMA user_version = NAS_STORE_SCHEMA_VERSION; nas_store_open
  * applies forward migrations in order, readers refuse a newer file and read
- * an older one only after nasd migrated it; v1 -> v2 added latencies.top1):
+ * an older one only after nasd migrated it; v1 -> v2 added latencies.top1, v2 -> v3 dropped
+ * the index jobs_by_hash):
  *
  *   experiments(id INTEGER PRIMARY KEY, name TEXT UNIQUE, config_yaml TEXT,
  *               space TEXT, strategy TEXT, budget_evaluations INTEGER (0 = none),
@@ -56,7 +57,6 @@
  *
  * Indexes (what the queries touch):
  *   jobs_by_state    ON jobs(experiment, state, kind)       status, jobs --state, resume
- *   jobs_by_hash     ON jobs(experiment, arch_hash, kind)   duplicate check, show
  *   results_by_top1  ON results(experiment, kind, top1 DESC) best-so-far
  *   latencies_front  ON latencies(experiment, batch, precision, mean_ms, top1 DESC)
  *                    pareto: covers (job, top1, mean_ms), so the front is one
@@ -87,7 +87,7 @@
 
 #include "common/error.h"
 
-#define NAS_STORE_SCHEMA_VERSION 2
+#define NAS_STORE_SCHEMA_VERSION 3
 #define NAS_STORE_MAX_LATENCIES 8
 
 typedef struct nas_store nas_store;

@@ -407,11 +407,42 @@ static void test_migration_from_v1(void **state) {
     assert_int_equal(c.n_points, 1);
     nas_store_close(&s);
     assert_int_equal(nas_store_open(f->path, &s, &err), 0);
-    assert_int_equal(nas_store_schema_version(s), 2);
+    assert_int_equal(nas_store_schema_version(s), NAS_STORE_SCHEMA_VERSION);
     front_ctx c2 = {.best = -1, .ordered = true};
     assert_int_equal(nas_store_front_scan(s, exp, 1, "fp16", 0, on_point, &c2, &err), 0);
     assert_int_equal(c2.n_points, 1);
     assert_true(c2.best == 0.625); /* the migration copied top1 */
+    nas_store_close(&s);
+}
+
+/* v2 -> v3 drops jobs_by_hash (nothing read it; every insert wrote a
+ * random leaf page of it) and keeps the jobs. */
+static void test_migration_from_v2(void **state) {
+    fixture *f = *state;
+    nas_store *s = NULL;
+    nas_err err;
+    assert_int_equal(nas_store_open(f->path, &s, &err), 0);
+    int64_t exp = make_experiment(s, "e");
+    make_job(s, exp, NAS_STORE_TRAIN, "0000000000000abd");
+    nas_store_close(&s);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "CREATE INDEX jobs_by_hash ON jobs(experiment, arch_hash, kind);"
+                                  "PRAGMA user_version = 2;",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    assert_int_equal(nas_store_open(f->path, &s, &err), 0);
+    assert_int_equal(nas_store_schema_version(s), 3);
+    sqlite3_stmt *q = NULL;
+    assert_int_equal(sqlite3_prepare_v2(nas_store_db(s),
+                                        "SELECT (SELECT count(*) FROM sqlite_schema WHERE name = 'jobs_by_hash'),"
+                                        " (SELECT count(*) FROM jobs)", -1, &q, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(q, 0), 0);
+    assert_int_equal(sqlite3_column_int(q, 1), 1);
+    sqlite3_finalize(q);
     nas_store_close(&s);
 }
 
@@ -541,6 +572,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_front_scan, setup, teardown),
         cmocka_unit_test_setup_teardown(test_replay, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migration_from_v1, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migration_from_v2, setup, teardown),
         cmocka_unit_test_setup_teardown(test_strategy_state_and_workers, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
