@@ -9,7 +9,8 @@
  * then forks --procs processes that together open M DEALER sockets, each a
  * fake worker speaking the real protocol (proto/): Hello, Ready(1), and for
  * every Job an immediate Result marked simulated (so nothing in the store can
- * be mistaken for a measurement) followed by Ready(1). What is measured is
+ * be mistaken for a measurement) that asks for the next job in the same frame
+ * (Result.ready_slots = 1, as nas-worker sends it). What is measured is
  * therefore the coordinator alone: decode + validate (the architecture is
  * parsed and checked against the space), the strategy's ask/tell, the SQLite
  * transaction, the acknowledgement and the next job.
@@ -138,7 +139,8 @@ static int send_ready(fake_worker *w) {
     return send_env(w->sock, &env);
 }
 
-/* Answers a Job at once with a simulated Result (fixed, valid values). */
+/* Answers a Job at once with a simulated Result (fixed, valid values) that
+ * also asks for the next job (ready_slots, as nas-worker does). */
 static int send_result(fake_worker *w, const Nas__Job *job) {
     Nas__Latency latency = NAS__LATENCY__INIT;
     latency.batch = 1;
@@ -158,6 +160,8 @@ static int send_result(fake_worker *w, const Nas__Job *job) {
     result.latency = latencies;
     result.device = "bench-sim";
     result.simulated = true;
+    result.ready_slots = 1;
+    w->ready_sent_at = nas_now_monotonic();
     nas_envelope env = NAS__ENVELOPE__INIT;
     env.body_case = NAS__ENVELOPE__BODY_RESULT;
     env.result = &result;
@@ -269,7 +273,6 @@ static int run_workers(const char *endpoint, const char *keys_dir, int proc, int
                 case NAS__ENVELOPE__BODY_JOB:
                     remember_job(w, env->job->job_id, w->ready_sent_at);
                     if (send_result(w, env->job) == 0) report->results_sent++;
-                    send_ready(w);
                     break;
                 case NAS__ENVELOPE__BODY_ACK:
                     if (env->ack->kind == NAS__ACK_KIND__ACK_RESULT) {

@@ -150,6 +150,9 @@ static int validate_result(const Nas__Result *m, nas_err *err) {
             return nas_err_set(err, NAS_ERANGE, "result.top5 (%g) is below top1 (%g)", m->top5, m->top1);
     }
     if (m->params < 0 || m->macs < 0) return nas_err_set(err, NAS_ERANGE, "result.params/macs are negative");
+    if (m->ready_slots > NAS_PROTO_MAX_SLOTS)
+        return nas_err_set(err, NAS_ERANGE, "result.ready_slots = %u is more than %d", m->ready_slots,
+                           NAS_PROTO_MAX_SLOTS);
     if (m->n_latency > NAS_PROTO_MAX_LATENCIES)
         return nas_err_set(err, NAS_ERANGE, "result has %zu latencies, at most %d allowed", m->n_latency,
                            NAS_PROTO_MAX_LATENCIES);

@@ -868,6 +868,18 @@ static void on_failure(nas_coord *c, worker_rec *w, const Nas__Failure *f) {
     }
 }
 
+/* The worker can take `slots` jobs now (absolute, so a repeated Ready is harmless). */
+static void on_ready(nas_coord *c, worker_rec *w, uint32_t slots) {
+    c->free_slots += (int64_t)slots - w->slots_free;
+    if (!w->in_idle && slots > 0) {
+        char *idle_key = strdup(w->key);
+        if (idle_key && zlist_append(c->idle, idle_key) == 0) w->in_idle = true;
+        else free(idle_key);
+    }
+    w->slots_free = (int)slots;
+    c->dispatch_needed = true;
+}
+
 void nas_coord_on_frame(nas_coord *c, const uint8_t *peer, size_t peer_len, const void *data, size_t len) {
     if (peer_len == 0 || peer_len > 255) { /* ZeroMQ routing ids are 1..255 bytes */
         bad_frame(c, NAS_BAD_FIELD, NULL, "a routing id of a length ZeroMQ never gives");
@@ -902,18 +914,12 @@ void nas_coord_on_frame(nas_coord *c, const uint8_t *peer, size_t peer_len, cons
     }
     w->last_seen = nas_now_monotonic();
     switch (env->body_case) {
-    case NAS__ENVELOPE__BODY_READY:
-        c->free_slots += (int64_t)env->ready->slots - w->slots_free;
-        if (!w->in_idle && env->ready->slots > 0) {
-            char *idle_key = strdup(key);
-            if (idle_key && zlist_append(c->idle, idle_key) == 0) w->in_idle = true;
-            else free(idle_key);
-        }
-        w->slots_free = (int)env->ready->slots;
-        c->dispatch_needed = true;
-        break;
+    case NAS__ENVELOPE__BODY_READY: on_ready(c, w, env->ready->slots); break;
     case NAS__ENVELOPE__BODY_HEARTBEAT: on_heartbeat(c, w, env->heartbeat); break;
-    case NAS__ENVELOPE__BODY_RESULT: on_result(c, w, env->result); break;
+    case NAS__ENVELOPE__BODY_RESULT:
+        on_result(c, w, env->result);
+        if (env->result->ready_slots > 0) on_ready(c, w, env->result->ready_slots); /* Ready in the same frame */
+        break;
     case NAS__ENVELOPE__BODY_FAILURE: on_failure(c, w, env->failure); break;
     default: {
         char why[96];

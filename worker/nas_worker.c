@@ -154,8 +154,8 @@ static void send_ready(worker *w) {
     w->ready_sent = true;
 }
 
-/* Packs env, keeps it until acknowledged, and sends it. */
-static void send_reliably(worker *w, int64_t job_id, nas_envelope *env) {
+/* Packs env and keeps it until acknowledged; sends it too if send_now. */
+static void send_reliably(worker *w, int64_t job_id, nas_envelope *env, bool send_now) {
     uint8_t *buf = NULL;
     size_t len = 0;
     nas_err err;
@@ -173,7 +173,7 @@ static void send_reliably(worker *w, int64_t job_id, nas_envelope *env) {
     u->frame = buf;
     u->len = len;
     u->sent_at = nas_now_monotonic();
-    zmq_send(zsock_resolve(w->sock), buf, len, ZMQ_DONTWAIT);
+    if (send_now) zmq_send(zsock_resolve(w->sock), buf, len, ZMQ_DONTWAIT);
 }
 
 static void resend_pending(worker *w) {
@@ -259,7 +259,7 @@ static void send_failure(worker *w, int64_t job_id, int attempt, const char *rea
     nas_envelope env = NAS__ENVELOPE__INIT;
     env.body_case = NAS__ENVELOPE__BODY_FAILURE;
     env.failure = &f;
-    send_reliably(w, job_id, &env);
+    send_reliably(w, job_id, &env, true);
 }
 
 static void on_job(worker *w, const Nas__Job *job) {
@@ -351,7 +351,15 @@ static void finish_job(worker *w) {
     }
     if (res.has_accuracy)
         nas_debug("job %lld done: top1 %.4f%s", (long long)w->job_id, res.top1, res.simulated ? " (sim)" : "");
-    send_reliably(w, w->job_id, &env);
+    /* Ready for the next job: say so in the result's frame (the condition of
+     * the main loop's send_ready, counting this result as unacknowledged).
+     * The copy kept for resending says nothing: see nas.proto, ready_slots. */
+    bool ready_now = w->welcomed && !w->stopping && !w->ready_sent && w->n_pending + 1 < MAX_UNACKED / 2;
+    send_reliably(w, w->job_id, &env, !ready_now);
+    if (ready_now) {
+        r.ready_slots = 1;
+        if (send_env(w, &env) == 0) w->ready_sent = true;
+    }
 }
 
 static void hand_back(worker *w, const char *why) {
