@@ -205,6 +205,39 @@ static void test_acq_maximise(void **state) {
     nas_gp_free(&gp);
 }
 
+/* A trend towards the face x0 = 0 beyond the data: the unbounded refinement
+ * runs onto the face; with keep_off_faces the refined point is discarded and
+ * the answer stays inside the cube (the start, an interior candidate). */
+static void test_acq_keep_off_faces(void **state) {
+    (void)state;
+    enum { N = 15, D = 2, M = 50 };
+    nas_err err = {0};
+    nas_rng rng;
+    nas_rng_seed(&rng, 21);
+    double x[N * D], y[N], c[M * D];
+    for (int i = 0; i < N; i++) {
+        x[i * D] = 0.03 + 0.6 * nas_rng_uniform(&rng);
+        x[i * D + 1] = 0.2 + 0.6 * nas_rng_uniform(&rng);
+        y[i] = -x[i * D];
+    }
+    for (int j = 0; j < M * D; j++) c[j] = 0.01 + 0.98 * nas_rng_uniform(&rng);
+    nas_gp *gp;
+    assert_int_equal(nas_gp_new(D, &gp, &err), 0);
+    assert_int_equal(nas_gp_set_data(gp, x, y, N, 1, 0, &err), 0);
+    double best = -INFINITY;
+    for (int i = 0; i < N; i++) best = y[i] > best ? y[i] : best;
+    nas_acq_options o = {.xi = 0, .local_starts = 3, .local_evals = 100, .local_radius = 1};
+    double xo[D], ei;
+    assert_int_equal(nas_acq_maximise(gp, c, M, best, &o, NULL, NULL, xo, &ei, &err), 0);
+    bool on_face = false;
+    for (int d = 0; d < D; d++) on_face |= xo[d] <= 0 || xo[d] >= 1;
+    assert_true(on_face);
+    o.keep_off_faces = true;
+    assert_int_equal(nas_acq_maximise(gp, c, M, best, &o, NULL, NULL, xo, &ei, &err), 0);
+    for (int d = 0; d < D; d++) assert_true(xo[d] > 0 && xo[d] < 1);
+    nas_gp_free(&gp);
+}
+
 /* bo beats the best of its own initial design on a smooth 3-D bowl, and
  * with pending points it proposes distinct points. */
 static void test_bo_converges_and_batches(void **state) {
@@ -285,6 +318,7 @@ int main(void) {
         cmocka_unit_test(test_gp_fantasy),           cmocka_unit_test(test_ei),
         cmocka_unit_test(test_acq_maximise),         cmocka_unit_test(test_bo_converges_and_batches),
         cmocka_unit_test(test_testfuncs),            cmocka_unit_test(test_output_warp),
+        cmocka_unit_test(test_acq_keep_off_faces),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
