@@ -159,6 +159,12 @@ static void test_result_rules(void **state) {
     r.job_id = -3;
     assert_int_equal(roundtrip(&env, &err), NAS_ERANGE);
     r.job_id = 7;
+    r.ready_slots = 1; /* a Ready in the result's frame */
+    assert_int_equal(roundtrip(&env, &err), 0);
+    r.ready_slots = NAS_PROTO_MAX_SLOTS + 1;
+    assert_int_equal(roundtrip(&env, &err), NAS_ERANGE);
+    r.ready_slots = 0;
+    r.job_id = 7;
     r.params = -1;
     assert_int_equal(roundtrip(&env, &err), NAS_ERANGE);
     r.params = 0;

@@ -116,8 +116,10 @@ static void ready(fixture *f, const char *peer) {
     deliver(f, peer, &env);
 }
 
-/* Sends a result for job with the given top1 and a batch-1 fp16 latency. */
-static void result(fixture *f, const char *peer, const Nas__Job *job, double top1, double latency_ms) {
+/* Sends a result for job with the given top1 and a batch-1 fp16 latency;
+ * ready_slots > 0 asks for the next job in the same frame. */
+static void result_ready(fixture *f, const char *peer, const Nas__Job *job, double top1, double latency_ms,
+                         uint32_t ready_slots) {
     Nas__Latency lat = NAS__LATENCY__INIT;
     lat.batch = 1;
     lat.precision = "fp16";
@@ -134,10 +136,15 @@ static void result(fixture *f, const char *peer, const Nas__Job *job, double top
     r.simulated = true;
     r.n_latency = 1;
     r.latency = lats;
+    r.ready_slots = ready_slots;
     nas_envelope env = NAS__ENVELOPE__INIT;
     env.body_case = NAS__ENVELOPE__BODY_RESULT;
     env.result = &r;
     deliver(f, peer, &env);
+}
+
+static void result(fixture *f, const char *peer, const Nas__Job *job, double top1, double latency_ms) {
+    result_ready(f, peer, job, top1, latency_ms, 0);
 }
 
 static void failure(fixture *f, const char *peer, const Nas__Job *job, bool retryable, bool handed_back) {
@@ -275,6 +282,30 @@ static void test_sends_wait_for_commit(void **state) {
     assert_true(f->out[1].env->job->job_id != job->job->job_id);
     for (int i = 0; i < 2; i++) assert_false(f->out[i].in_tx);
     assert_string_equal(f->out[1].job_state, "leased");
+    nas_proto_free(&job);
+}
+
+/* A Result with ready_slots is a Result and a Ready: the next job comes
+ * without a Ready frame, right after the Ack; without it, none comes. */
+static void test_result_carries_ready(void **state) {
+    fixture *f = *state;
+    start(f, "", 10);
+    hello(f, "w1", 0);
+    nas_envelope *job = take_job(f, "w1");
+    clear_sent(f);
+    result(f, "w1", job->job, 0.5, 1.0);
+    tick(f);
+    assert_int_equal(count_sent(f, "w1", NAS__ENVELOPE__BODY_ACK), 1);
+    assert_int_equal(count_sent(f, "w1", NAS__ENVELOPE__BODY_JOB), 0);
+    nas_proto_free(&job);
+    job = take_job(f, "w1");
+    clear_sent(f);
+    result_ready(f, "w1", job->job, 0.6, 1.0, 1);
+    tick(f);
+    assert_int_equal(f->n_out, 2);
+    assert_int_equal(f->out[0].env->body_case, NAS__ENVELOPE__BODY_ACK);
+    assert_int_equal(f->out[1].env->body_case, NAS__ENVELOPE__BODY_JOB);
+    assert_int_equal(db_int(f, "SELECT count(*) FROM results"), 2);
     nas_proto_free(&job);
 }
 
@@ -572,6 +603,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_exactly_once_and_acks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sends_wait_for_commit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_result_carries_ready, setup, teardown),
         cmocka_unit_test_setup_teardown(test_new_jobs_stored_as_they_stand, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_worker_and_bad_frames, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lease_expiry_and_retries, setup, teardown),
