@@ -800,7 +800,8 @@ static void on_result(nas_coord *c, worker_rec *w, const Nas__Result *r) {
         return;
     }
     bool feasible = j->kind == NAS_STORE_TRAIN || measure_feasible(c, r);
-    nas_store_result sr = {.job = j->id, .attempt = (int)r->attempt, .worker = w->id,
+    nas_store_result sr = {.job = j->id, .experiment = c->experiment_id, .kind = j->kind,
+                           .attempt = (int)r->attempt, .worker = w->id,
                            .has_accuracy = j->kind == NAS_STORE_TRAIN && r->has_accuracy, .top1 = r->top1,
                            .top5 = r->top5, .loss = r->loss, .params = r->params, .macs = r->macs,
                            .train_seconds = r->train_seconds, .device = r->device, .simulated = r->simulated,

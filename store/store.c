@@ -740,19 +740,25 @@ int nas_store_result_insert(nas_store *store, const nas_store_result *r, nas_job
         return nas_err_set(err, NAS_EINVAL, "a result finishes a job as done or infeasible");
     if (r->n_latency < 0 || r->n_latency > NAS_STORE_MAX_LATENCIES)
         return nas_err_set(err, NAS_ERANGE, "a result holds at most %d latencies", NAS_STORE_MAX_LATENCIES);
-    sqlite3_stmt *st = cached(store, ST_JOB_STATE, err);
-    if (!st) return NAS_EDB;
-    sqlite3_bind_int64(st, 1, r->job);
-    int step = sqlite3_step(st);
-    if (step != SQLITE_ROW) {
+    int64_t experiment = r->experiment;
+    int kind = (int)r->kind;
+    sqlite3_stmt *st = NULL;
+    if (experiment <= 0) {
+        st = cached(store, ST_JOB_STATE, err);
+        if (!st) return NAS_EDB;
+        sqlite3_bind_int64(st, 1, r->job);
+        int step = sqlite3_step(st);
+        if (step != SQLITE_ROW) {
+            sqlite3_reset(st);
+            if (step == SQLITE_DONE)
+                return nas_err_set(err, NAS_ENOTFOUND, "no job %lld for this result", (long long)r->job);
+            return db_error(store, err, "reading a job");
+        }
+        experiment = sqlite3_column_int64(st, 0);
+        kind = nas_store_kind_parse((const char *)sqlite3_column_text(st, 1));
         sqlite3_reset(st);
-        if (step == SQLITE_DONE) return nas_err_set(err, NAS_ENOTFOUND, "no job %lld for this result", (long long)r->job);
-        return db_error(store, err, "reading a job");
     }
-    int64_t experiment = sqlite3_column_int64(st, 0);
-    int kind = nas_store_kind_parse((const char *)sqlite3_column_text(st, 1));
-    sqlite3_reset(st);
-    assert(kind >= 0);
+    if (kind < 0 || kind >= NAS_STORE_KIND_COUNT) return nas_err_set(err, NAS_EINVAL, "unknown job kind %d", kind);
 
     bool own_tx = !store->in_tx;
     if (own_tx && (rc = nas_store_begin(store, err))) return rc;

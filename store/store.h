@@ -273,9 +273,11 @@ void nas_store_result_release(nas_store_result *r);
 /* Stores the first result of a job and marks the job done (or, with
  * final_state NAS_JOB_INFEASIBLE, infeasible: a measure job over the latency
  * budget). If the job already has a result, nothing changes and *inserted is
- * false: later copies of a result are dropped (exactly-once). Fails with
- * NAS_ENOTFOUND if the job does not exist. r->experiment, r->kind and
- * r->created_at are taken from the job and the clock. */
+ * false: later copies of a result are dropped (exactly-once). r->created_at
+ * is the clock's. r->experiment 0: experiment and kind are read from the
+ * job (NAS_ENOTFOUND if it does not exist); > 0: the caller vouches that
+ * r->experiment and r->kind are the job's (nasd holds every open job in
+ * memory, and saves a lookup per result). */
 int nas_store_result_insert(nas_store *store, const nas_store_result *r, nas_job_state final_state,
                             bool *inserted, nas_err *err);
 

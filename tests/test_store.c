@@ -232,6 +232,21 @@ static void test_result_exactly_once(void **state) {
     /* unknown job */
     r.job = 9999;
     assert_int_equal(nas_store_result_insert(s, &r, NAS_JOB_DONE, &inserted, &err), NAS_ENOTFOUND);
+    /* a caller that vouches for experiment and kind skips the lookup; the
+     * foreign key still refuses a job that does not exist */
+    r.experiment = exp;
+    r.kind = NAS_STORE_TRAIN;
+    assert_int_equal(nas_store_result_insert(s, &r, NAS_JOB_DONE, &inserted, &err), NAS_EDB);
+    assert_false(inserted);
+    int64_t id3 = make_job(s, exp, NAS_STORE_TRAIN, "00000000000000cd");
+    r.job = id3;
+    assert_int_equal(nas_store_result_insert(s, &r, NAS_JOB_DONE, &inserted, &err), 0);
+    assert_true(inserted);
+    assert_int_equal(nas_store_result_get(s, id3, &got, &err), 0);
+    assert_int_equal(got.experiment, exp);
+    assert_int_equal(got.kind, NAS_STORE_TRAIN);
+    nas_store_result_release(&got);
+    r.experiment = 0;
 
     /* inside an explicit transaction, a rollback loses the result */
     int64_t id2 = make_job(s, exp, NAS_STORE_MEASURE, "00000000000000cc");
