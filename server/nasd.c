@@ -79,6 +79,11 @@ typedef struct net {
     int64_t send_failures;
 } net;
 
+static void free_packed(void *data, void *hint) {
+    (void)hint;
+    free(data);
+}
+
 static int send_frame(void *ctx, const uint8_t *peer, size_t peer_len, nas_envelope *env) {
     net *n = ctx;
     uint8_t *buf = NULL;
@@ -88,13 +93,20 @@ static int send_frame(void *ctx, const uint8_t *peer, size_t peer_len, nas_envel
         nas_error("cannot send %s: %s", nas_proto_body_name(env), err.msg);
         return err.code;
     }
+    /* the packed buffer becomes the message: libzmq frees it when sent,
+     * instead of copying it into a buffer of its own */
+    zmq_msg_t body;
+    if (zmq_msg_init_data(&body, buf, len, free_packed, NULL) != 0) {
+        free(buf);
+        return NAS_ENOMEM;
+    }
     int rc = 0;
     if (zmq_send(n->sock, peer, peer_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
-        zmq_send(n->sock, buf, len, ZMQ_DONTWAIT) < 0) {
+        zmq_msg_send(&body, n->sock, ZMQ_DONTWAIT) < 0) {
         n->send_failures++;
         rc = NAS_EIO; /* peer gone or its queue full: it will ask again */
+        zmq_msg_close(&body); /* not sent: still ours, and this frees buf */
     }
-    free(buf);
     return rc;
 }
 
