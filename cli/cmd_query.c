@@ -243,6 +243,8 @@ int nas_cmd_status(int argc, char **argv) {
 static void jobs_usage(FILE *out) {
     fprintf(out, "usage: nas jobs --db FILE [--experiment NAME] [--state S] [--kind K] [--limit N]\n\n"
                  "Lists jobs in id order. S is queued|leased|done|failed|infeasible, K is measure|train.\n"
+                 "A job is stored when nasd first hands it out, so 'queued' lists jobs waiting for\n"
+                 "another attempt (nasd's own queue of fresh proposals is in its progress line).\n"
                  "--limit N shows the first N (default 100; 0 = all). top1 is marked `sim` when the\n"
                  "sim evaluator produced it.\n");
 }
