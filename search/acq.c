@@ -113,9 +113,16 @@ int nas_acq_maximise(const nas_gp *gp, const double *cands, int m, double best,
         nlopt_destroy(o);
         if (ctx.failed || (res < 0 && res != NLOPT_ROUNDOFF_LIMITED)) continue;
         bool new_face = false;
-        for (int d = 0; opt->keep_off_faces && d < D; d++) {
+        for (int d = 0; opt->faces != NAS_ACQ_FACES_ALLOW && d < D; d++) {
             double x0 = cands[(size_t)top[s] * (size_t)D + (size_t)d];
-            new_face |= (x[d] <= 0 && x0 > 0) || (x[d] >= 1 && x0 < 1);
+            if ((x[d] <= 0 && x0 > 0) || (x[d] >= 1 && x0 < 1)) {
+                new_face = true;
+                if (opt->faces == NAS_ACQ_FACES_REVERT) x[d] = x0;
+            }
+        }
+        if (new_face && opt->faces == NAS_ACQ_FACES_REVERT) {
+            f = local_objective((unsigned)D, x, NULL, &ctx);
+            new_face = ctx.failed != 0;
         }
         if (f > best_ei && !new_face && (!in_region || in_region(region_ctx, x))) {
             best_ei = f;

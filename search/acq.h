@@ -22,6 +22,11 @@ double nas_ei(double mean, double sd, double best, double xi);
 /* dEI/dmean and dEI/dsd at the same point. */
 void nas_ei_partials(double mean, double sd, double best, double xi, double *d_mean, double *d_sd);
 
+/* What becomes of a refined point on a new face: kept (allow), dropped for
+ * its start (discard), or its coordinates on new faces set back to the
+ * start's and its EI recomputed (revert). */
+enum { NAS_ACQ_FACES_ALLOW = 0, NAS_ACQ_FACES_DISCARD, NAS_ACQ_FACES_REVERT };
+
 typedef bool (*nas_region_fn)(void *ctx, const double *x);
 
 typedef struct nas_acq_options {
@@ -30,7 +35,7 @@ typedef struct nas_acq_options {
     int local_evals;  /* EI evaluations per refinement */
     double local_radius; /* a refinement stays within +- this of its start in
                           * every coordinate (and in [0,1]); >= 1: anywhere */
-    bool keep_off_faces; /* discard a refined point that lies on a face of the
+    int faces;           /* NAS_ACQ_FACES_*: a refined point on a face of the
                           * cube (a coordinate at 0 or 1) its start was not on */
 } nas_acq_options;
 

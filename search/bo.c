@@ -13,7 +13,7 @@ const char *const nas_bo_option_keys[] = {"init",          "candidates",  "local
                                           "local_evals",   "xi",          "gp_restarts",
                                           "gp_evals",      "gp_max_points", "gp_optimiser",
                                           "refit_every",   "parallel",    "output_warp", "local_radius",
-                                          "keep_off_faces", NULL};
+                                          "faces", NULL};
 
 static double norm_cdf(double z) { return 0.5 * erfc(-z / sqrt(2.0)); }
 
@@ -69,11 +69,12 @@ int nas_bo_warp(int warp, double *y, int n, nas_err *err) {
 }
 
 int nas_bo_core_init(nas_bo_core *c, const nas_vopt_params *p, int default_init,
-                     double default_xi, double default_local_radius, bool default_keep_off_faces,
+                     double default_xi, double default_local_radius, int default_faces,
                      nas_err *err) {
     static const char *const parallel_names[] = {"kb", "cl-min", "cl-mean", NULL};
     static const char *const optimisers[] = {"lbfgs", "slsqp", NULL};
     static const char *const warps[] = {"none", "rank", "log", NULL};
+    static const char *const faces[] = {"allow", "discard", "revert", NULL};
     memset(c, 0, sizeof *c);
     c->dims = p->dims;
     c->last_fit_n = -1;
@@ -98,8 +99,8 @@ int nas_bo_core_init(nas_bo_core *c, const nas_vopt_params *p, int default_init,
                                &c->opt.output_warp, err)) ||
         (rc = nas_cfg_get_double(cfg, o, "local_radius", false, default_local_radius, 1e-6, 1.0,
                                  &c->opt.local_radius, err)) ||
-        (rc = nas_cfg_get_bool(cfg, o, "keep_off_faces", false, default_keep_off_faces,
-                               &c->opt.keep_off_faces, err)))
+        (rc = nas_cfg_get_enum(cfg, o, "faces", false, faces, default_faces, &c->opt.faces,
+                               err)))
         return rc;
     c->opt.init = (int)init;
     c->opt.candidates = (int)cands;
@@ -202,7 +203,7 @@ int nas_bo_core_select(nas_bo_core *c, const double *cands, int m, double best,
                          .local_starts = c->opt.local_starts,
                          .local_evals = c->opt.local_evals,
                          .local_radius = c->opt.local_radius,
-                         .keep_off_faces = c->opt.keep_off_faces};
+                         .faces = c->opt.faces};
     double ei;
     return nas_acq_maximise(c->gp, cands, m, best, &a, in_region, region_ctx, x, &ei, err);
 }

@@ -14,7 +14,7 @@
  * (in standardised output units), gp_restarts, gp_evals, gp_max_points,
  * gp_optimiser (lbfgs | slsqp), refit_every, parallel (kb | cl-min | cl-mean),
  * output_warp (none | rank | log; see nas_bo_warp), local_radius,
- * keep_off_faces (acq.h).
+ * faces (allow | discard | revert; acq.h).
  */
 #ifndef NAS_SEARCH_BO_H
 #define NAS_SEARCH_BO_H
@@ -33,7 +33,7 @@ typedef struct nas_bo_options {
     int candidates;
     int local_starts, local_evals;
     double local_radius;
-    bool keep_off_faces;
+    int faces; /* NAS_ACQ_FACES_* */
     double xi;
     nas_gp_fit_options fit;
     int refit_every;
@@ -60,7 +60,7 @@ extern const char *const nas_bo_option_keys[];
 /* Reads the core's options from p (keys are not checked here); the caller
  * gives the defaults that differ between bo and lamcts-bo. */
 int nas_bo_core_init(nas_bo_core *c, const nas_vopt_params *p, int default_init,
-                     double default_xi, double default_local_radius, bool default_keep_off_faces,
+                     double default_xi, double default_local_radius, int default_faces,
                      nas_err *err);
 void nas_bo_core_release(nas_bo_core *c);
 

@@ -29,7 +29,7 @@ static int bo_create(const nas_vopt_params *p, void **self, nas_err *err) {
     int rc = 0;
     if ((p->options && (rc = nas_cfg_check_keys(p->cfg, p->options, nas_bo_option_keys,
                                                 "bo options", err))) ||
-        (rc = nas_bo_core_init(&b->core, p, 20, 0.01, 1.0, false, err))) {
+        (rc = nas_bo_core_init(&b->core, p, 20, 0.01, 1.0, NAS_ACQ_FACES_ALLOW, err))) {
         bo_destroy(b);
         return rc;
     }

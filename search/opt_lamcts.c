@@ -7,8 +7,8 @@
  * them by EI of the global GP (bo.h) against the best posterior mean over the
  * leaf's samples (as the official code: GP on all samples, incumbent from the
  * leaf). L-BFGS refinements that leave the region are discarded, and (by
- * default, keep_off_faces) so are those that end on a face of the cube their
- * start was not on (below).
+ * default, faces revert) coordinates that a refinement ran onto a face of the
+ * cube go back to the start's values (below).
  *
  * Candidates come from the region sampler of lamcts.h (boxes around leaf
  * samples that just cross the region's boundary), and optionally a share
@@ -53,15 +53,19 @@
  * official Cp is in raw units of f: 1 for Ackley, 10 for Levy).
  * Tuned on held-out seeds 101..120 (Ackley and Levy, 20-d, 300 evaluations;
  * bench/RESULTS.md; the table's seeds are 1..10):
- *   keep_off_faces true  (bo.h; bo keeps false) an L-BFGS refinement of EI
- *                 that ends with a coordinate on a face of [0,1]^D (where the
- *                 GP's variance, so EI, is largest) is discarded unless its
- *                 start was on that face. Without it, 7 of 20 Ackley runs
- *                 had a coordinate pinned at the bound -5 for 100 to 250
+ *   faces revert  (acq.h; bo keeps allow) when an L-BFGS refinement of EI
+ *                 ends with coordinates on a face of [0,1]^D that its start
+ *                 was not on (where the GP's variance, so EI, is largest),
+ *                 those coordinates go back to the start's values and EI is
+ *                 recomputed. With `allow`, 7 of 20 Ackley runs had a
+ *                 coordinate pinned at the bound -5 for 100 to 250
  *                 evaluations (best f stuck near 5.6): the best samples then
  *                 all lie on the face, the region's SVMs learn the face as
  *                 the good side, and refinements keep returning there.
- *                 Ackley W=1 median 1.90 -> 1.71, better on 14 of 20 seeds;
+ *                 Median best f at W=1, allow -> discard -> revert: Ackley
+ *                 (20 seeds) 1.90 -> 1.71 -> 1.63, Levy (10 seeds) 4.93 ->
+ *                 5.84 -> 4.02 (discard, which drops the whole refinement,
+ *                 cost Levy its local descent);
  *   tr_fraction 0, perturb 1, incumbent leaf, output_warp none, local_starts
  *                 3, cp 0.1, probe 32: every alternative measured was worse
  *                 on Ackley (the trust region and coordinate-subset moves
@@ -160,7 +164,7 @@ static int lamcts_create(const nas_vopt_params *p, void **self, nas_err *err) {
     double tr_start;
     int kernel, gamma, rc = 0;
     if ((o && (rc = nas_cfg_check_keys(cfg, o, keys, "lamcts-bo options", err))) ||
-        (rc = nas_bo_core_init(&l->core, p, 20, 0.0, 1.0, true, err)) ||
+        (rc = nas_bo_core_init(&l->core, p, 20, 0.0, 1.0, NAS_ACQ_FACES_REVERT, err)) ||
         (rc = nas_cfg_get_double(cfg, o, "cp", false, 0.1, 0.0, 1e6, &t->cp, err)) ||
         (rc = nas_cfg_get_int(cfg, o, "leaf_size", false, 10, 2, 100000, &leaf, err)) ||
         (rc = nas_cfg_get_enum(cfg, o, "kernel", false, kernels, NAS_SVM_RBF, &kernel, err)) ||

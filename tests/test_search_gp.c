@@ -206,9 +206,10 @@ static void test_acq_maximise(void **state) {
 }
 
 /* A trend towards the face x0 = 0 beyond the data: the unbounded refinement
- * runs onto the face; with keep_off_faces the refined point is discarded and
- * the answer stays inside the cube (the start, an interior candidate). */
-static void test_acq_keep_off_faces(void **state) {
+ * runs onto the face; with faces discard the refined point is dropped for its
+ * start (an interior candidate), with revert its coordinates on the face go
+ * back to the start's: either way the answer stays inside the cube. */
+static void test_acq_faces(void **state) {
     (void)state;
     enum { N = 15, D = 2, M = 50 };
     nas_err err = {0};
@@ -232,9 +233,11 @@ static void test_acq_keep_off_faces(void **state) {
     bool on_face = false;
     for (int d = 0; d < D; d++) on_face |= xo[d] <= 0 || xo[d] >= 1;
     assert_true(on_face);
-    o.keep_off_faces = true;
-    assert_int_equal(nas_acq_maximise(gp, c, M, best, &o, NULL, NULL, xo, &ei, &err), 0);
-    for (int d = 0; d < D; d++) assert_true(xo[d] > 0 && xo[d] < 1);
+    for (int mode = NAS_ACQ_FACES_DISCARD; mode <= NAS_ACQ_FACES_REVERT; mode++) {
+        o.faces = mode;
+        assert_int_equal(nas_acq_maximise(gp, c, M, best, &o, NULL, NULL, xo, &ei, &err), 0);
+        for (int d = 0; d < D; d++) assert_true(xo[d] > 0 && xo[d] < 1);
+    }
     nas_gp_free(&gp);
 }
 
@@ -318,7 +321,7 @@ int main(void) {
         cmocka_unit_test(test_gp_fantasy),           cmocka_unit_test(test_ei),
         cmocka_unit_test(test_acq_maximise),         cmocka_unit_test(test_bo_converges_and_batches),
         cmocka_unit_test(test_testfuncs),            cmocka_unit_test(test_output_warp),
-        cmocka_unit_test(test_acq_keep_off_faces),
+        cmocka_unit_test(test_acq_faces),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
