@@ -65,7 +65,11 @@
  *                 Median best f at W=1, allow -> discard -> revert: Ackley
  *                 (20 seeds) 1.90 -> 1.71 -> 1.63, Levy (10 seeds) 4.93 ->
  *                 5.84 -> 4.02 (discard, which drops the whole refinement,
- *                 cost Levy its local descent);
+ *                 cost Levy its local descent); Rosenbrock (10 seeds) 9.56e3
+ *                 -> 1.20e4 with revert, a little worse. On the table's seeds 1..10
+ *                 (held out from this choice) it did not show: Ackley 1.76
+ *                 vs 1.74, Levy 4.61 vs 3.62, Rosenbrock 1.71e4 vs 1.05e4
+ *                 (10-seed medians move by about 10% between seed sets);
  *   tr_fraction 0, perturb 1, incumbent leaf, output_warp none, local_starts
  *                 3, cp 0.1, probe 32: every alternative measured was worse
  *                 on Ackley (the trust region and coordinate-subset moves
