@@ -167,10 +167,11 @@ bool nas_lamcts_in_region(const nas_lamcts_tree *t, const nas_lamcts_step *path,
  * centre's value in the others (lamcts.h). */
 static void box_point(const double *centre, double side, double perturb, int D, nas_rng *rng,
                       double *x) {
-    int forced = perturb < 1 ? (int)nas_rng_below(rng, (uint64_t)D) : -1;
+    bool subset = perturb > 0 && perturb < 1; /* 0 (a zeroed struct) = uniform too */
+    int forced = subset ? (int)nas_rng_below(rng, (uint64_t)D) : -1;
     for (int d = 0; d < D; d++) {
         x[d] = centre[d];
-        if (perturb < 1 && d != forced && nas_rng_uniform(rng) >= perturb) continue;
+        if (subset && d != forced && nas_rng_uniform(rng) >= perturb) continue;
         double lo = centre[d] - side / 2, hi = centre[d] + side / 2;
         lo = lo < 0 ? 0 : lo;
         hi = hi > 1 ? 1 : hi;

@@ -98,7 +98,7 @@ typedef struct nas_lamcts_sampler {
     int centers;       /* leaf samples used as box centres */
     int center_choice; /* NAS_LAMCTS_CENTER_* */
     int probe;         /* points per boundary test */
-    double perturb;    /* 1: uniform box points (official); p < 1: each coordinate
+    double perturb;    /* 1 (or 0): uniform box points (official); 0 < p < 1: each coordinate
                         * moves with probability p (one always), the rest keep
                         * the centre's value, as TuRBO's candidates in high
                         * dimension. The box size search always uses uniform

@@ -197,7 +197,7 @@ static int lamcts_create(const nas_vopt_params *p, void **self, nas_err *err) {
                                  &l->trust.length_min, err)) ||
         (rc = nas_cfg_get_double(cfg, o, "tr_perturb", false, 1.0, 0.0, 1.0, &l->tr_perturb,
                                  err)) ||
-        (rc = nas_cfg_get_double(cfg, o, "perturb", false, 1.0, 0.0, 1.0, &l->sampler.perturb,
+        (rc = nas_cfg_get_double(cfg, o, "perturb", false, 1.0, 0.01, 1.0, &l->sampler.perturb,
                                  err)) ||
         (rc = nas_cfg_get_double(cfg, o, "tr_start", false, 0.0, 0.0, 1.0, &tr_start, err)) ||
         (rc = nas_cfg_get_enum(cfg, o, "incumbent", false, incumbents, INCUMBENT_LEAF,
