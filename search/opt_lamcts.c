@@ -109,6 +109,7 @@ typedef struct lamcts_opt {
     double tr_perturb;  /* probability that a trust point moves a coordinate */
     int tr_start;       /* told points before the trust region is used */
     int incumbent;      /* INCUMBENT_* */
+    int faces_sequential, faces_pending; /* NAS_ACQ_FACES_* without / with pending points */
     nas_trust_options trust;
     double *cands, *vals, *xall, *theta, *weights;
 } lamcts_opt;
@@ -145,7 +146,7 @@ static int lamcts_create(const nas_vopt_params *p, void **self, nas_err *err) {
                                            "center_choice", "probe",     "pending_in_tree", "pending_value",
                                            "tr_fraction", "tr_fail_tol", "tr_length_init",
                                            "tr_length_min", "tr_perturb", "perturb", "tr_start",
-                                           "incumbent", NULL};
+                                           "incumbent", "faces_pending", NULL};
     static const char *const kernels[] = {"linear", "poly", "rbf", NULL};
     static const char *const gammas[] = {"auto", "scale", NULL};
     static const char *const ucbs[] = {"sqrt", "log", NULL};
@@ -153,6 +154,7 @@ static int lamcts_create(const nas_vopt_params *p, void **self, nas_err *err) {
     static const char *const choices[] = {"random", "best", "mixed", NULL};
     static const char *const pending_values[] = {"believer", "loss", "mean", NULL};
     static const char *const incumbents[] = {"leaf", "global", NULL};
+    static const char *const face_modes[] = {"allow", "discard", "revert", NULL};
     lamcts_opt *l = calloc(1, sizeof *l);
     if (!l) return nas_err_set(err, NAS_ENOMEM, "out of memory creating lamcts-bo");
     nas_lamcts_tree_init(&l->tree);
@@ -201,7 +203,9 @@ static int lamcts_create(const nas_vopt_params *p, void **self, nas_err *err) {
                                  err)) ||
         (rc = nas_cfg_get_double(cfg, o, "tr_start", false, 0.0, 0.0, 1.0, &tr_start, err)) ||
         (rc = nas_cfg_get_enum(cfg, o, "incumbent", false, incumbents, INCUMBENT_LEAF,
-                               &l->incumbent, err))) {
+                               &l->incumbent, err)) ||
+        (rc = nas_cfg_get_enum(cfg, o, "faces_pending", false, face_modes, NAS_ACQ_FACES_ALLOW,
+                               &l->faces_pending, err))) {
         lamcts_destroy(l);
         return rc;
     }
@@ -211,6 +215,7 @@ static int lamcts_create(const nas_vopt_params *p, void **self, nas_err *err) {
     t->kmeans_init = (int)kinit;
     l->sampler.centers = (int)centers;
     l->sampler.probe = (int)probe;
+    l->faces_sequential = l->core.opt.faces;
     l->trust.fail_tol = (int)fail_tol;
     /* a share of the planned budget; without a budget, from the first model */
     l->tr_start = (int)(tr_start * p->budget + 0.5);
@@ -352,6 +357,7 @@ static int lamcts_propose(void *self, const nas_vhist *h, nas_rng *rng, double *
     else
         rc = nas_bo_core_incumbent(&l->core, h, NULL, 0, &best, err);
     if (rc) return rc;
+    l->core.opt.faces = h->n_pending > 0 ? l->faces_pending : l->faces_sequential;
     return nas_bo_core_select(&l->core, l->cands, m, best, l->path_len ? in_region_cb : NULL, &r, x,
                               err);
 }

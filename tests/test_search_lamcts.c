@@ -277,14 +277,15 @@ static void test_lamcts_bo_runs_and_restores(void **state) {
 }
 
 /* Asynchronous workers: with 7 proposals pending, every pending_value (and the
- * told-only tree) gives distinct in-range points that differ from the pending
- * ones; an unknown pending_value is an error naming the option. */
+ * told-only tree, and each faces_pending mode) gives distinct in-range points
+ * that differ from the pending ones; an unknown pending_value is an error
+ * naming the option. */
 static void test_lamcts_bo_pending(void **state) {
     (void)state;
     enum { D = 3, W = 8 };
     static const char *const variants[] = {
         "pending_value: believer\n", "pending_value: loss\n", "pending_value: mean\n",
-        "pending_in_tree: false\n"};
+        "pending_in_tree: false\n", "faces_pending: revert\n", "faces_pending: discard\n"};
     for (size_t k = 0; k < sizeof variants / sizeof *variants; k++) {
         char yaml[256];
         snprintf(yaml, sizeof yaml, "init: 10\nleaf_size: 4\ncandidates: 100\n%s", variants[k]);
