@@ -19,8 +19,9 @@
  * svm_c, ucb (sqrt | log), child_assign (svm | kmeans), kmeans_init,
  * value_weight, centers, center_choice (random | best | mixed), probe,
  * perturb (lamcts.h), pending_in_tree (bool), pending_value (believer | loss
- * | mean), incumbent (leaf | global), the trust region's tr_fraction,
- * tr_perturb, tr_start (share of the budget before it is used), tr_fail_tol,
+ * | mean), incumbent (leaf | global), faces_pending (allow | discard |
+ * revert: bo.h's `faces` while proposals are pending), the trust region's
+ * tr_fraction, tr_perturb, tr_start (share of the budget before it is used), tr_fail_tol,
  * tr_length_init, tr_length_min, plus every option of bo.h.
  *
  * Pending proposals (asynchronous workers). With pending_in_tree (default
@@ -70,6 +71,13 @@
  *                 (held out from this choice) it did not show: Ackley 1.76
  *                 vs 1.74, Levy 4.61 vs 3.62, Rosenbrock 1.71e4 vs 1.05e4
  *                 (10-seed medians move by about 10% between seed sets);
+ *   faces_pending allow  with proposals pending, revert lost on Levy W=8
+ *                 (held-out seeds 101..110 / 111..120: median 6.5 / 7.08
+ *                 vs 5.17 / 6.42 with allow, mean log ratio +0.14 in both
+ *                 halves; Ackley W=8 even, 2.39 vs 2.44), so the pending
+ *                 case keeps the earlier behaviour (presumably a refinement
+ *                 onto a face spreads a batch, where setting it back keeps
+ *                 it near the best samples the other pending points crowd);
  *   tr_fraction 0, perturb 1, incumbent leaf, output_warp none, local_starts
  *                 3, cp 0.1, probe 32: every alternative measured was worse
  *                 on Ackley (the trust region and coordinate-subset moves
