@@ -245,31 +245,6 @@ static void queue_ack(nas_coord *c, const worker_rec *w, int64_t job_id, Nas__Ac
     queue_out(c, w, job_id, false, kind);
 }
 
-static void send_job(nas_coord *c, const uint8_t *rid, size_t rid_len, const job_rec *j);
-static job_rec *job_find(nas_coord *c, int64_t id);
-
-/* Sends what waited for the commit, in the order it was queued. */
-static void flush_outbox(nas_coord *c) {
-    for (size_t i = 0; i < c->n_out; i++) {
-        const outgoing *o = &c->outbox[i];
-        if (o->is_job) {
-            const job_rec *j = job_find(c, o->job_id);
-            /* nothing between dispatch and here changes a lease */
-            assert(j && j->state == NAS_JOB_LEASED);
-            if (j) send_job(c, o->rid, o->rid_len, j);
-            continue;
-        }
-        Nas__Ack ack = NAS__ACK__INIT;
-        ack.job_id = o->job_id;
-        ack.kind = o->ack_kind;
-        nas_envelope env = NAS__ENVELOPE__INIT;
-        env.body_case = NAS__ENVELOPE__BODY_ACK;
-        env.ack = &ack;
-        send_env(c, o->rid, o->rid_len, &env);
-    }
-    c->n_out = 0;
-}
-
 static bool queue_push(nas_coord *c, int64_t id) {
     if (c->q_len == c->q_cap) {
         size_t cap = c->q_cap ? c->q_cap * 2 : 256;
@@ -377,7 +352,7 @@ static void save_job(nas_coord *c, job_rec *j, const worker_rec *w, double lease
     if (!ensure_tx(c)) return;
     nas_store_job row = {.id = j->id, .experiment = c->experiment_id, .kind = j->kind, .arch_json = j->arch_json,
                          .recipe_json = j->recipe_json, .tag = j->tag, .max_attempts = j->max_attempts,
-                         .state = j->state, .attempt = j->attempt, .worker = w ? w->id : NULL,
+                         .state = j->state, .attempt = j->attempt, .worker = w->id,
                          .lease_expires_at = lease_expires_at};
     memcpy(row.arch_hash, j->arch_hash, sizeof row.arch_hash);
     int64_t id = 0;
@@ -497,6 +472,28 @@ static void send_job(nas_coord *c, const uint8_t *rid, size_t rid_len, const job
     env.body_case = NAS__ENVELOPE__BODY_JOB;
     env.job = &job;
     send_env(c, rid, rid_len, &env);
+}
+
+/* Sends what waited for the commit, in the order it was queued. */
+static void flush_outbox(nas_coord *c) {
+    for (size_t i = 0; i < c->n_out; i++) {
+        const outgoing *o = &c->outbox[i];
+        if (o->is_job) {
+            const job_rec *j = job_find(c, o->job_id);
+            /* nothing between dispatch and here changes a lease */
+            assert(j && j->state == NAS_JOB_LEASED);
+            if (j) send_job(c, o->rid, o->rid_len, j);
+            continue;
+        }
+        Nas__Ack ack = NAS__ACK__INIT;
+        ack.job_id = o->job_id;
+        ack.kind = o->ack_kind;
+        nas_envelope env = NAS__ENVELOPE__INIT;
+        env.body_case = NAS__ENVELOPE__BODY_ACK;
+        env.ack = &ack;
+        send_env(c, o->rid, o->rid_len, &env);
+    }
+    c->n_out = 0;
 }
 
 static void lease_to(nas_coord *c, job_rec *j, worker_rec *w) {

@@ -259,13 +259,12 @@ int main(int argc, char **argv) {
 
     double next_progress = nas_now_monotonic() + exp->progress_seconds;
     const char *why = NULL;
-    const double tick_gap = MIN_TICK_SECONDS;
     double last_tick = 0;
     int frames_waiting = 0; /* read since the last tick */
     while (!stop_signal) {
         /* with frames read, wait only for what is left of the tick gap */
         double now = nas_now_monotonic();
-        long timeout_ms = frames_waiting == 0 ? 50 : (long)ceil((last_tick + tick_gap - now) * 1000);
+        long timeout_ms = frames_waiting == 0 ? 50 : (long)ceil((last_tick + MIN_TICK_SECONDS - now) * 1000);
         zmq_pollitem_t item = {.socket = n.sock, .events = ZMQ_POLLIN};
         int ready = zmq_poll(&item, 1, timeout_ms > 0 ? timeout_ms : 0);
         if (ready < 0 && zmq_errno() != EINTR) {
@@ -274,7 +273,7 @@ int main(int argc, char **argv) {
         }
         for (int i = 0; i < MAX_FRAMES_PER_POLL && receive_one(n.sock, coord); i++) frames_waiting++;
         now = nas_now_monotonic();
-        if (frames_waiting > 0 && frames_waiting < MAX_FRAMES_PER_POLL && now - last_tick < tick_gap)
+        if (frames_waiting > 0 && frames_waiting < MAX_FRAMES_PER_POLL && now - last_tick < MIN_TICK_SECONDS)
             continue;
         frames_waiting = 0;
         last_tick = now;

@@ -17,8 +17,8 @@ typedef struct nas_checkpointer nas_checkpointer;
  * checkpoints turned off, or both would do the work. */
 int nas_checkpointer_new(const char *path, double period_s, nas_checkpointer **out, nas_err *err);
 
-/* Stops the thread (waiting for a checkpoint in progress), closes its
- * connection and returns how many checkpoints it ran. NULL-safe. */
-long nas_checkpointer_free(nas_checkpointer **cp);
+/* Stops the thread (waiting for a checkpoint in progress) and closes its
+ * connection. NULL-safe. */
+void nas_checkpointer_free(nas_checkpointer **cp);
 
 #endif
