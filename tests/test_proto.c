@@ -163,6 +163,7 @@ static void test_result_rules(void **state) {
     assert_int_equal(roundtrip(&env, &err), 0);
     r.ready_slots = NAS_PROTO_MAX_SLOTS + 1;
     assert_int_equal(roundtrip(&env, &err), NAS_ERANGE);
+    assert_non_null(strstr(err.msg, "result.ready_slots"));
     r.ready_slots = 0;
     r.job_id = 7;
     r.params = -1;

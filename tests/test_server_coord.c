@@ -343,6 +343,30 @@ static void test_unknown_worker_and_bad_frames(void **state) {
     assert_non_null(rej);
     assert_int_equal(rej->reject->code, NAS__REJECT_CODE__REJECT_UNKNOWN_WORKER);
     nas_coord_on_frame(f->coord, (const uint8_t *)"x", 1, "\xff\xff\xff", 3);
+    /* routing ids ZeroMQ never gives (empty, longer than 255 bytes): counted
+     * and logged, not acted on (nothing is sent back) */
+    char log_path[160];
+    snprintf(log_path, sizeof log_path, "%s/stderr.log", f->dir);
+    fflush(stderr);
+    int saved_stderr = dup(2);
+    FILE *log_file = fopen(log_path, "w+");
+    assert_non_null(log_file);
+    dup2(fileno(log_file), 2);
+    uint8_t long_id[256];
+    memset(long_id, 'a', sizeof long_id);
+    int sent_before = f->n_out;
+    nas_coord_on_frame(f->coord, (const uint8_t *)"", 0, "\x08\x01", 2);
+    nas_coord_on_frame(f->coord, long_id, sizeof long_id, "\x08\x01", 2);
+    fflush(stderr);
+    dup2(saved_stderr, 2);
+    close(saved_stderr);
+    char logged[2048] = "";
+    rewind(log_file);
+    size_t got = fread(logged, 1, sizeof logged - 1, log_file);
+    logged[got] = '\0';
+    fclose(log_file);
+    assert_non_null(strstr(logged, "a routing id of a length ZeroMQ never gives"));
+    assert_int_equal(f->n_out, sent_before);
     hello(f, "w1", 0);
     nas_envelope *job = take_job(f, "w1");
     /* the job's architecture with a width the space does not allow */
@@ -360,6 +384,7 @@ static void test_unknown_worker_and_bad_frames(void **state) {
     nas_coord_counts n;
     nas_coord_get_counts(f->coord, &n);
     assert_int_equal(n.bad[NAS_BAD_DECODE], 1);
+    assert_int_equal(n.bad[NAS_BAD_FIELD], 2);
     assert_int_equal(n.bad[NAS_BAD_ARCH], 1);
     assert_int_equal(n.train_done, 0);
     assert_int_equal(db_int(f, "SELECT count(*) FROM results"), 0);

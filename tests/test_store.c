@@ -187,8 +187,14 @@ static void test_job_insert_leased_with_id(void **state) {
     in.id = 0;
     in.worker = NULL;
     assert_int_equal(nas_store_job_insert(s, &in, &id, &err), NAS_EINVAL);
+    assert_non_null(strstr(err.msg, "needs its worker and attempt"));
     in.state = NAS_JOB_DONE;
     assert_int_equal(nas_store_job_insert(s, &in, &id, &err), NAS_EINVAL);
+    assert_non_null(strstr(err.msg, "a new job is queued or leased"));
+    in.state = NAS_JOB_QUEUED;
+    in.id = -5;
+    assert_int_equal(nas_store_job_insert(s, &in, &id, &err), NAS_EINVAL);
+    assert_non_null(strstr(err.msg, "job ids are positive"));
     nas_store_close(&s);
 }
 
@@ -235,6 +241,9 @@ static void test_result_exactly_once(void **state) {
     /* a caller that vouches for experiment and kind skips the lookup; the
      * foreign key still refuses a job that does not exist */
     r.experiment = exp;
+    r.kind = (nas_store_kind)7;
+    assert_int_equal(nas_store_result_insert(s, &r, NAS_JOB_DONE, &inserted, &err), NAS_EINVAL);
+    assert_non_null(strstr(err.msg, "unknown job kind 7"));
     r.kind = NAS_STORE_TRAIN;
     assert_int_equal(nas_store_result_insert(s, &r, NAS_JOB_DONE, &inserted, &err), NAS_EDB);
     assert_false(inserted);
