@@ -1,6 +1,7 @@
 /*
  * search/bo.c - the Bayesian-optimisation core (see bo.h).
  */
+#include <assert.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,6 +120,7 @@ void nas_bo_core_release(nas_bo_core *c) {
     nas_gp_free(&c->gp);
     free(c->init_design);
     free(c->y);
+    free(c->xs);
     memset(c, 0, sizeof *c);
 }
 
@@ -141,17 +143,36 @@ int nas_bo_core_initial(nas_bo_core *c, const nas_vhist *h, nas_rng *rng, double
 }
 
 int nas_bo_core_model(nas_bo_core *c, const nas_vhist *h, nas_rng *rng, nas_err *err) {
-    if (h->n < 2) return nas_err_set(err, NAS_ESTATE, "BO needs at least 2 observations");
-    if (h->n > c->y_cap) {
+    return nas_bo_core_model_subset(c, h, NULL, h->n, rng, err);
+}
+
+int nas_bo_core_model_subset(nas_bo_core *c, const nas_vhist *h, const int *idx, int m,
+                             nas_rng *rng, nas_err *err) {
+    if (h->n < 2 || m < 2) return nas_err_set(err, NAS_ESTATE, "BO needs at least 2 observations");
+    assert(m <= h->n);
+    if (2 * h->n > c->y_cap) { /* y holds the values, then a subset's values */
         double *y = realloc(c->y, sizeof(double) * (size_t)h->n * 2);
-        if (!y) return nas_err_set(err, NAS_ENOMEM, "out of memory in BO");
-        c->y = y;
+        double *xs = y ? realloc(c->xs, sizeof(double) * (size_t)h->n * 2 * (size_t)c->dims) : NULL;
+        if (y) c->y = y;
+        if (xs) c->xs = xs;
+        if (!y || !xs) return nas_err_set(err, NAS_ENOMEM, "out of memory in BO");
         c->y_cap = h->n * 2;
     }
     nas_vhist_model_values(h, c->y);
     int rc = nas_bo_warp(c->opt.output_warp, c->y, h->n, err);
     if (rc) return rc;
-    rc = nas_gp_set_data(c->gp, h->x, c->y, h->n, 1, h->n_pending, err);
+    const double *x = h->x;
+    if (idx) { /* gather the subset, then move its values to the front */
+        for (int j = 0; j < m; j++) {
+            memcpy(c->xs + (size_t)j * (size_t)c->dims, h->x + (size_t)idx[j] * (size_t)c->dims,
+                   sizeof(double) * (size_t)c->dims);
+        }
+        double *ys = c->y + h->n; /* the second half of the scratch */
+        for (int j = 0; j < m; j++) ys[j] = c->y[idx[j]];
+        memcpy(c->y, ys, sizeof(double) * (size_t)m);
+        x = c->xs;
+    }
+    rc = nas_gp_set_data(c->gp, x, c->y, m, 1, h->n_pending, err);
     if (rc) return rc;
     if (c->last_fit_n < 0 || h->n - c->last_fit_n >= c->opt.refit_every) {
         rc = nas_gp_fit(c->gp, &c->opt.fit, rng, err);
@@ -161,11 +182,11 @@ int nas_bo_core_model(nas_bo_core *c, const nas_vhist *h, nas_rng *rng, nas_err 
     double liar = 0;
     if (c->opt.parallel != NAS_BO_PARALLEL_KB) {
         double lo = INFINITY, sum = 0;
-        for (int i = 0; i < h->n; i++) {
+        for (int i = 0; i < m; i++) {
             lo = c->y[i] < lo ? c->y[i] : lo;
             sum += c->y[i];
         }
-        liar = c->opt.parallel == NAS_BO_PARALLEL_CL_MIN ? lo : sum / h->n;
+        liar = c->opt.parallel == NAS_BO_PARALLEL_CL_MIN ? lo : sum / m;
     }
     for (int p = 0; p < h->n_pending; p++) {
         const double *xp = h->pending_x + (size_t)p * (size_t)c->dims;

@@ -49,7 +49,8 @@ typedef struct nas_bo_core {
     uint64_t init_seed; /* the initial design is regenerated from this */
     int init_used;      /* points of the initial design handed out */
     double *init_design;
-    double *y;          /* scratch: model values */
+    double *y;          /* scratch: model values (y_cap entries) */
+    double *xs;         /* scratch: a subset's inputs (y_cap rows) */
     int y_cap;
 } nas_bo_core;
 
@@ -78,6 +79,10 @@ int nas_bo_core_initial(nas_bo_core *c, const nas_vhist *h, nas_rng *rng, double
 /* Fits the GP to h (refitting hyperparameters when due) and adds the pending
  * points as fantasies. Fails with NAS_ESTATE when fewer than 2 points are told. */
 int nas_bo_core_model(nas_bo_core *c, const nas_vhist *h, nas_rng *rng, nas_err *err);
+/* The same with the GP fitted to the told points idx[0..m) only (m >= 2;
+ * idx NULL = all, m = h->n): a local model around part of the space. */
+int nas_bo_core_model_subset(nas_bo_core *c, const nas_vhist *h, const int *idx, int m,
+                             nas_rng *rng, nas_err *err);
 /* Incumbent for EI: the largest posterior mean over told points idx[0..m)
  * (all told points when idx is NULL), as LA-MCTS and limbo use. */
 int nas_bo_core_incumbent(nas_bo_core *c, const nas_vhist *h, const int *idx, int m, double *best,

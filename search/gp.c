@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "search/fastexp.h"
 #include "search/gp.h"
 
 #define SQRT5 2.23606797749978969641
@@ -31,6 +32,8 @@
 struct nas_gp {
     int dims, n, cap;
     double *x;       /* cap x dims */
+    double *xt;      /* dims x cap: x transposed, so that distance loops run over points
+                      * (vectorised, no horizontal sums) */
     double *ys;      /* cap, standardised outputs */
     double y_mean, y_scale;
     double *theta;   /* dims + 2 */
@@ -68,6 +71,7 @@ void nas_gp_free(nas_gp **gp) {
     if (!gp || !*gp) return;
     nas_gp *g = *gp;
     free(g->x);
+    free(g->xt);
     free(g->ys);
     free(g->theta);
     free(g->inv_ls2);
@@ -111,18 +115,32 @@ void nas_gp_get_theta(const nas_gp *gp, double *theta) {
     memcpy(theta, gp->theta, sizeof(double) * (size_t)(gp->dims + 2));
 }
 
-/* Scaled distance r between a and b; the kernel is sf2*(1+sqrt5 r+5/3 r^2)e^{-sqrt5 r}. */
-static double scaled_dist(const nas_gp *gp, const double *a, const double *b) {
-    double r2 = 0;
-    for (int d = 0; d < gp->dims; d++) {
-        double t = a[d] - b[d];
-        r2 += t * t * gp->inv_ls2[d];
-    }
-    return sqrt(r2);
+/* The kernel is sf2*(1+sqrt5 r+5/3 r^2)e^{-sqrt5 r} of the scaled distance r. */
+/* Column i of the transposed inputs. */
+static void set_column(nas_gp *gp, int i, const double *x) {
+    for (int d = 0; d < gp->dims; d++) gp->xt[(size_t)d * (size_t)gp->cap + (size_t)i] = x[d];
 }
 
-static double matern52(double sf2, double r) {
-    return sf2 * (1.0 + SQRT5 * r + (5.0 / 3.0) * r * r) * exp(-SQRT5 * r);
+/* r[i] = scaled distance between a and the data point i < n. Every loop runs
+ * over points, so all of them vectorise (the sum over d is in the same order
+ * as a loop over d per point). */
+static void scaled_dists(const nas_gp *gp, const double *a, int n, double *r) {
+    for (int i = 0; i < n; i++) r[i] = 0.0;
+    for (int d = 0; d < gp->dims; d++) {
+        const double *col = gp->xt + (size_t)d * (size_t)gp->cap;
+        double ad = a[d], w = gp->inv_ls2[d];
+        for (int i = 0; i < n; i++) {
+            double t = ad - col[i];
+            r[i] += t * t * w;
+        }
+    }
+    for (int i = 0; i < n; i++) r[i] = sqrt(r[i]);
+}
+
+/* k[i] = Matern-5/2 of the distances r[i] (in place allowed). */
+static void matern52_row(double sf2, const double *r, int n, double *k) {
+    for (int i = 0; i < n; i++)
+        k[i] = sf2 * (1.0 + SQRT5 * r[i] + (5.0 / 3.0) * r[i] * r[i]) * nas_exp(-SQRT5 * r[i]);
 }
 
 static int reserve(nas_gp *gp, int cap, nas_err *err) {
@@ -136,8 +154,10 @@ static int reserve(nas_gp *gp, int cap, nas_err *err) {
     double *work = realloc(gp->work, sizeof(double) * (size_t)cap);
     if (work) gp->work = work;
     double *L = malloc(sizeof(double) * (size_t)cap * (size_t)cap);
-    if (!x || !ys || !alpha || !work || !L) {
+    double *xt = malloc(sizeof(double) * (size_t)cap * (size_t)gp->dims);
+    if (!x || !ys || !alpha || !work || !L || !xt) {
         free(L);
+        free(xt);
         return nas_err_set(err, NAS_ENOMEM, "out of memory growing a Gaussian process to %d points",
                            cap);
     }
@@ -145,6 +165,11 @@ static int reserve(nas_gp *gp, int cap, nas_err *err) {
         for (int i = 0; i < gp->n; i++)
             memcpy(L + (size_t)i * (size_t)cap, gp->L + (size_t)i * (size_t)gp->cap,
                    sizeof(double) * (size_t)(i + 1));
+    for (int d = 0; d < gp->dims; d++)
+        if (gp->xt) memcpy(xt + (size_t)d * (size_t)cap, gp->xt + (size_t)d * (size_t)gp->cap,
+                           sizeof(double) * (size_t)gp->n);
+    free(gp->xt);
+    gp->xt = xt;
     free(gp->L);
     gp->L = L;
     gp->cap = cap;
@@ -170,8 +195,8 @@ static int factor(nas_gp *gp, nas_err *err) {
         for (int i = 0; i < n; i++) {
             const double *xi = gp->x + (size_t)i * (size_t)gp->dims;
             double *row = gp->L + (size_t)i * (size_t)ld;
-            for (int j = 0; j < i; j++)
-                row[j] = matern52(gp->sf2, scaled_dist(gp, xi, gp->x + (size_t)j * (size_t)gp->dims));
+            scaled_dists(gp, xi, i, row);
+            matern52_row(gp->sf2, row, i, row);
             row[i] = gp->sf2 + gp->sn2 + jitter;
         }
         /* row-major lower is column-major upper: no transposed copy in LAPACKE */
@@ -194,6 +219,7 @@ int nas_gp_set_data(nas_gp *gp, const double *x, const double *y, int n, int sta
     int rc = reserve(gp, n + (room_for > 0 ? room_for : 0) + 1, err);
     if (rc) return rc;
     memcpy(gp->x, x, sizeof(double) * (size_t)n * (size_t)gp->dims);
+    for (int i = 0; i < n; i++) set_column(gp, i, x + (size_t)i * (size_t)gp->dims);
     double mean = 0, var = 0;
     if (standardise && n > 0) {
         for (int i = 0; i < n; i++) mean += y[i];
@@ -240,12 +266,14 @@ double nas_gp_log_likelihood(nas_gp *gp, double *grad, nas_err *err) {
     double grad_sf2 = 0, trace_w = 0;
     for (int i = 0; i < n; i++) {
         const double *xi = gp->x + (size_t)i * (size_t)D;
+        double *r = rowsum, *e = MX; /* scratch until the row sums and M X are formed below */
+        scaled_dists(gp, xi, i, r);
+        r[i] = 0.0;
+        for (int j = 0; j <= i; j++) e[j] = nas_exp(-SQRT5 * r[j]); /* one exp for both terms */
         for (int j = 0; j <= i; j++) {
             double w = gp->alpha[i] * gp->alpha[j] - W[(size_t)i * (size_t)n + (size_t)j];
-            double r = i == j ? 0.0 : scaled_dist(gp, xi, gp->x + (size_t)j * (size_t)D);
-            double e = exp(-SQRT5 * r); /* one exp for both kernel terms */
-            double kf = gp->sf2 * (1.0 + SQRT5 * r + (5.0 / 3.0) * r * r) * e;
-            double m = w * gp->sf2 * (5.0 / 3.0) * (1.0 + SQRT5 * r) * e;
+            double kf = gp->sf2 * (1.0 + SQRT5 * r[j] + (5.0 / 3.0) * r[j] * r[j]) * e[j];
+            double m = w * gp->sf2 * (5.0 / 3.0) * (1.0 + SQRT5 * r[j]) * e[j];
             double mult = i == j ? 1.0 : 2.0;
             grad_sf2 += mult * w * kf;
             if (i == j) trace_w += w;
@@ -378,19 +406,53 @@ int nas_gp_predict(const nas_gp *gp, const double *xq, int m, double *mean, doub
         }
         return 0;
     }
+    /* Many queries: r^2 = |q|_w^2 + |x_i|_w^2 - 2 q.W.x_i with the cross terms
+     * from one dgemm per chunk (|.|_w the length-scale weighted norm). The
+     * expansion loses digits when r is tiny, where the kernel is flat (1 -
+     * 5/6 r^2), so predictions move by ~1e-10 at most; the kernel matrix
+     * itself (factor) keeps the exact difference form. */
     enum { CHUNK = 256 };
     int rows = m < CHUNK ? m : CHUNK;
     double *Ks = malloc(sizeof(double) * (size_t)rows * (size_t)n);
-    if (!Ks) return nas_err_set(err, NAS_ENOMEM, "out of memory predicting with a Gaussian process");
+    double *xw = malloc(sizeof(double) * ((size_t)n * (size_t)D + (size_t)n +
+                                          (size_t)rows * (size_t)D + (size_t)rows + (size_t)D));
+    if (!Ks || !xw) {
+        free(Ks), free(xw);
+        return nas_err_set(err, NAS_ENOMEM, "out of memory predicting with a Gaussian process");
+    }
+    double *xn = xw + (size_t)n * (size_t)D, *qw = xn + n, *qn = qw + (size_t)rows * (size_t)D;
+    double *sw = qn + rows; /* 1 / l_d */
+    for (int d = 0; d < D; d++) sw[d] = sqrt(gp->inv_ls2[d]);
+    for (int i = 0; i < n; i++) {
+        double nn = 0;
+        for (int d = 0; d < D; d++) {
+            double t = gp->x[(size_t)i * (size_t)D + (size_t)d] * sw[d];
+            xw[(size_t)i * (size_t)D + (size_t)d] = t;
+            nn += t * t;
+        }
+        xn[i] = nn;
+    }
     for (int start = 0; start < m; start += CHUNK) {
         int cnt = m - start < CHUNK ? m - start : CHUNK;
         for (int j = 0; j < cnt; j++) {
-            const double *q = xq + (size_t)(start + j) * (size_t)D;
+            double nn = 0;
+            for (int d = 0; d < D; d++) {
+                double t = xq[(size_t)(start + j) * (size_t)D + (size_t)d] * sw[d];
+                qw[(size_t)j * (size_t)D + (size_t)d] = t;
+                nn += t * t;
+            }
+            qn[j] = nn;
+        }
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, cnt, n, D, -2.0, qw, D, xw, D, 0.0,
+                    Ks, n);
+        for (int j = 0; j < cnt; j++) {
             double *row = Ks + (size_t)j * (size_t)n, mu = 0;
             for (int i = 0; i < n; i++) {
-                row[i] = matern52(gp->sf2, scaled_dist(gp, q, gp->x + (size_t)i * (size_t)D));
-                mu += row[i] * gp->alpha[i];
+                double r2 = row[i] + qn[j] + xn[i];
+                row[i] = sqrt(r2 > 0 ? r2 : 0);
             }
+            matern52_row(gp->sf2, row, n, row);
+            for (int i = 0; i < n; i++) mu += row[i] * gp->alpha[i];
             mean[start + j] = gp->y_mean + gp->y_scale * mu;
         }
         if (!var) continue;
@@ -406,6 +468,7 @@ int nas_gp_predict(const nas_gp *gp, const double *xq, int m, double *mean, doub
         }
     }
     free(Ks);
+    free(xw);
     return 0;
 }
 
@@ -416,13 +479,13 @@ int nas_gp_predict_grad(const nas_gp *gp, const double *x, double *mean, double 
     if (!k) return nas_err_set(err, NAS_ENOMEM, "out of memory predicting with a Gaussian process");
     double *v = k + n, *g = k + 2 * n;
     double mu = 0;
+    scaled_dists(gp, x, n, k);
     for (int i = 0; i < n; i++) {
-        double r = scaled_dist(gp, x, gp->x + (size_t)i * (size_t)D);
-        double e = exp(-SQRT5 * r);
+        double r = k[i], e = nas_exp(-SQRT5 * r);
         k[i] = gp->sf2 * (1.0 + SQRT5 * r + (5.0 / 3.0) * r * r) * e;
         g[i] = gp->sf2 * (5.0 / 3.0) * (1.0 + SQRT5 * r) * e; /* dk_i/dx_d = -g_i (x_d - x_id) / l_d^2 */
-        mu += k[i] * gp->alpha[i];
     }
+    for (int i = 0; i < n; i++) mu += k[i] * gp->alpha[i];
     memcpy(v, k, sizeof(double) * (size_t)n);
     double s = 0;
     if (n > 0) {
@@ -438,7 +501,7 @@ int nas_gp_predict_grad(const nas_gp *gp, const double *x, double *mean, double 
     for (int d = 0; d < D; d++) {
         double dm = 0, dv = 0;
         for (int i = 0; i < n; i++) {
-            double dk = -g[i] * (x[d] - gp->x[(size_t)i * (size_t)D + (size_t)d]) * gp->inv_ls2[d];
+            double dk = -g[i] * (x[d] - gp->xt[(size_t)d * (size_t)gp->cap + (size_t)i]) * gp->inv_ls2[d];
             dm += gp->alpha[i] * dk;
             dv += v[i] * dk;
         }
@@ -461,7 +524,8 @@ int nas_gp_add_fantasy(nas_gp *gp, const double *x, double y, nas_err *err) {
     }
     double *row = gp->L + (size_t)n * (size_t)gp->cap;
     double s = 0;
-    for (int i = 0; i < n; i++) row[i] = matern52(gp->sf2, scaled_dist(gp, x, gp->x + (size_t)i * (size_t)D));
+    scaled_dists(gp, x, n, row);
+    matern52_row(gp->sf2, row, n, row);
     if (n > 0) {
         cblas_dtrsv(CblasRowMajor, CblasLower, CblasNoTrans, CblasNonUnit, n, gp->L, gp->cap, row, 1);
         for (int i = 0; i < n; i++) s += row[i] * row[i];
@@ -469,6 +533,7 @@ int nas_gp_add_fantasy(nas_gp *gp, const double *x, double y, nas_err *err) {
     double d2 = gp->sf2 + gp->sn2 + gp->jitter - s;
     row[n] = sqrt(d2 > 1e-12 * gp->sf2 ? d2 : 1e-12 * gp->sf2);
     memcpy(gp->x + (size_t)n * (size_t)D, x, sizeof(double) * (size_t)D);
+    set_column(gp, n, x);
     gp->ys[n] = (y - gp->y_mean) / gp->y_scale;
     gp->n = n + 1;
     solve_alpha(gp);

@@ -1,6 +1,7 @@
 /*
  * search/lamcts.c - the LA-MCTS partition tree (see lamcts.h).
  */
+#include <assert.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -253,4 +254,35 @@ int nas_lamcts_sample_region(const nas_lamcts_tree *t, const nas_lamcts_step *pa
     }
     *n_out = m;
     return 0;
+}
+
+typedef struct by_distance {
+    double d2;
+    int i;
+} by_distance;
+
+static int closer(const void *a, const void *b) {
+    const by_distance *p = a, *q = b;
+    if (p->d2 != q->d2) return (p->d2 > q->d2) - (p->d2 < q->d2);
+    return (p->i > q->i) - (p->i < q->i);
+}
+
+int nas_lamcts_nearest(const double *x, int n, int dims, int centre, int k, int *idx) {
+    assert(centre >= 0 && centre < n && k >= 0);
+    by_distance *d = malloc(sizeof *d * (size_t)n);
+    if (!d) return -1;
+    const double *c = x + (size_t)centre * (size_t)dims;
+    for (int i = 0; i < n; i++) {
+        double s = 0;
+        for (int j = 0; j < dims; j++) {
+            double t = x[(size_t)i * (size_t)dims + j] - c[j];
+            s += t * t;
+        }
+        d[i] = (by_distance){s, i};
+    }
+    qsort(d, (size_t)n, sizeof *d, closer);
+    int m = k < n ? k : n;
+    for (int j = 0; j < m; j++) idx[j] = d[j].i;
+    free(d);
+    return m;
 }

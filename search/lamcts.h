@@ -113,4 +113,10 @@ int nas_lamcts_sample_region(const nas_lamcts_tree *t, const nas_lamcts_step *pa
                              const nas_lamcts_sampler *s, nas_rng *rng, double *out, int *n_out,
                              nas_err *err);
 
+/* The k samples of x (n x dims) nearest sample `centre` (Euclidean on the
+ * unit cube), nearest first, ties by index, into idx (room for min(k, n));
+ * returns min(k, n), or -1 when out of memory. lamcts-bo's local GP
+ * (option local_gp) is fitted to them. */
+int nas_lamcts_nearest(const double *x, int n, int dims, int centre, int k, int *idx);
+
 #endif

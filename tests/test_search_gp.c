@@ -21,6 +21,7 @@
 
 #include "search/acq.h"
 #include "search/bo.h"
+#include "search/fastexp.h"
 #include "search/gp.h"
 #include "search/testfunc.h"
 #include "search/vsearch.h"
@@ -147,6 +148,76 @@ static void test_gp_fantasy(void **state) {
     assert_near(va, vb * nas_gp_y_scale(a) * nas_gp_y_scale(a), 1e-8);
     nas_gp_free(&a);
     nas_gp_free(&b);
+}
+
+/* The BO core fitted to a subset of the history equals a GP set directly on
+ * those points with the same hyperparameters, and holds only them (plus the
+ * pending fantasies). */
+static void test_bo_core_model_subset(void **state) {
+    (void)state;
+    enum { N = 20, D = 2, M = 6 };
+    nas_err err = {0};
+    nas_rng rng;
+    nas_rng_seed(&rng, 11);
+    double x[N * D], y[N];
+    random_data(&rng, N, D, x, y);
+    nas_vhist h;
+    nas_vhist_init(&h, D);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(nas_vhist_add_told(&h, x + i * D, y[i], NAS_VSTATUS_OK, (uint64_t)i + 1), 0);
+    double xp[D] = {0.5, 0.5};
+    assert_int_equal(nas_vhist_add_pending(&h, xp, 1000), 0);
+    nas_vopt_params p = {.dims = D, .budget = 50};
+    nas_bo_core core;
+    assert_int_equal(nas_bo_core_init(&core, &p, 5, 0.0, 1.0, NAS_ACQ_FACES_ALLOW, &err), 0);
+    const int idx[M] = {17, 3, 9, 0, 12, 5};
+    assert_int_equal(nas_bo_core_model_subset(&core, &h, idx, M, &rng, &err), 0);
+    assert_int_equal(nas_gp_size(core.gp), M + 1); /* the subset and the fantasy */
+    double theta[D + 2], xs[M * D], ys[M];
+    nas_gp_get_theta(core.gp, theta);
+    for (int j = 0; j < M; j++) {
+        memcpy(xs + j * D, x + idx[j] * D, sizeof(double) * D);
+        ys[j] = y[idx[j]];
+    }
+    nas_gp *ref;
+    assert_int_equal(nas_gp_new(D, &ref, &err), 0);
+    nas_gp_set_theta(ref, theta);
+    assert_int_equal(nas_gp_set_data(ref, xs, ys, M, 1, 0, &err), 0);
+    double fantasy;
+    assert_int_equal(nas_gp_predict(ref, xp, 1, &fantasy, NULL, &err), 0);
+    assert_int_equal(nas_gp_add_fantasy(ref, xp, fantasy, &err), 0); /* kriging believer */
+    double q[D] = {0.3, 0.8}, ma, va, mb, vb;
+    assert_int_equal(nas_gp_predict(core.gp, q, 1, &ma, &va, &err), 0);
+    assert_int_equal(nas_gp_predict(ref, q, 1, &mb, &vb, &err), 0);
+    assert_near(ma, mb, 1e-9);
+    assert_near(va, vb, 1e-9);
+    /* idx NULL is the whole history */
+    assert_int_equal(nas_bo_core_model_subset(&core, &h, NULL, N, &rng, &err), 0);
+    assert_int_equal(nas_gp_size(core.gp), N + 1);
+    nas_gp_free(&ref);
+    nas_bo_core_release(&core);
+    nas_vhist_release(&h);
+}
+
+/* The vectorisable exp of the kernels against libm: relative error within a
+ * few ulp over the clamped range, exact at 0, the clamp below -708. */
+static void test_fast_exp(void **state) {
+    (void)state;
+    double worst = 0;
+    for (int i = 0; i <= 200000; i++) {
+        double x = -708.0 + 1417.0 * i / 200000.0;
+        double rel = fabs(nas_exp(x) - exp(x)) / exp(x);
+        worst = rel > worst ? rel : worst;
+    }
+    for (int i = 0; i <= 20000; i++) { /* the kernels' usual range, densely */
+        double x = -40.0 * i / 20000.0;
+        double rel = fabs(nas_exp(x) - exp(x)) / exp(x);
+        worst = rel > worst ? rel : worst;
+    }
+    if (worst > 1e-15) fail_msg("nas_exp: relative error %g", worst);
+    assert_true(nas_exp(0.0) == 1.0);
+    assert_near(nas_exp(-1e6) / exp(-708.0), 1.0, 1e-15);
+    assert_true(nas_exp(-1e6) > 0);
 }
 
 static void test_ei(void **state) {
@@ -321,7 +392,8 @@ int main(void) {
         cmocka_unit_test(test_gp_fantasy),           cmocka_unit_test(test_ei),
         cmocka_unit_test(test_acq_maximise),         cmocka_unit_test(test_bo_converges_and_batches),
         cmocka_unit_test(test_testfuncs),            cmocka_unit_test(test_output_warp),
-        cmocka_unit_test(test_acq_faces),
+        cmocka_unit_test(test_acq_faces),            cmocka_unit_test(test_bo_core_model_subset),
+        cmocka_unit_test(test_fast_exp),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -229,11 +229,33 @@ static void test_region_sampler(void **state) {
 }
 
 /* lamcts-bo end to end on a small problem, with save/load identity. */
+/* The local GP's points: the k nearest the centre, nearest first, ties by
+ * index, k capped at n. */
+static void test_nearest(void **state) {
+    (void)state;
+    enum { D = 2 };
+    const double x[] = {0.0, 0.0,    0.9, 0.9,  0.5,   0.5, 0.4375, 0.5,
+                        0.5, 0.625,  0.5, 0.375, 0.125, 0.875};
+    int idx[7];
+    assert_int_equal(nas_lamcts_nearest(x, 7, D, 2, 4, idx), 4);
+    assert_int_equal(idx[0], 2);  /* itself */
+    assert_int_equal(idx[1], 3);  /* 1/16 away */
+    assert_int_equal(idx[2], 4);  /* 1/8 away, tied with 5: lower index first */
+    assert_int_equal(idx[3], 5);
+    assert_int_equal(nas_lamcts_nearest(x, 7, D, 0, 100, idx), 7);
+    assert_int_equal(idx[0], 0);
+    assert_int_equal(idx[6], 1); /* the far corner last */
+}
+
 static void test_lamcts_bo_runs_and_restores(void **state) {
     (void)state;
     enum { D = 3 };
     nas_err err = {0};
-    const char *yaml = "init: 12\nleaf_size: 6\ncandidates: 200\n";
+    for (int variant = 0; variant < 2; variant++) {
+    /* the global GP only, and the local one on every other proposal from the 17th point */
+    const char *yaml = variant == 0 ? "init: 12\nleaf_size: 6\ncandidates: 200\nlocal_gp: 0\n"
+                                    : "init: 12\nleaf_size: 6\ncandidates: 200\nlocal_gp: 16\n"
+                                      "local_gp_share: 0.5\n";
     nas_cfg *cfg;
     assert_int_equal(nas_cfg_load_string(yaml, strlen(yaml), "t.yaml", &cfg, &err), 0);
     nas_vopt_params p = {.dims = D, .budget = 40, .cfg = cfg, .options = cfg->root};
@@ -262,6 +284,10 @@ static void test_lamcts_bo_runs_and_restores(void **state) {
         assert_int_equal(nas_vsearch_tell(a, xa, -1.0, NAS_VSTATUS_INFEASIBLE, 100 + (uint64_t)k, &err), 0);
         assert_int_equal(nas_vsearch_tell(b, xb, -1.0, NAS_VSTATUS_INFEASIBLE, 100 + (uint64_t)k, &err), 0);
     }
+    nas_vsearch_free(&a);
+    nas_vsearch_free(&b);
+    nas_cfg_free(&cfg);
+    }
     /* a typo in the options is an error with its position */
     const char *bad = "leaf_sise: 4\n";
     nas_cfg *cfg2;
@@ -271,9 +297,6 @@ static void test_lamcts_bo_runs_and_restores(void **state) {
     assert_int_equal(nas_vsearch_new("lamcts-bo", &p2, 1, &c, &err), NAS_EINVAL);
     assert_non_null(strstr(err.msg, "t.yaml:1:1"));
     nas_cfg_free(&cfg2);
-    nas_vsearch_free(&a);
-    nas_vsearch_free(&b);
-    nas_cfg_free(&cfg);
 }
 
 /* Asynchronous workers: with 7 proposals pending, every pending_value (and the
@@ -285,7 +308,8 @@ static void test_lamcts_bo_pending(void **state) {
     enum { D = 3, W = 8 };
     static const char *const variants[] = {
         "pending_value: believer\n", "pending_value: loss\n", "pending_value: mean\n",
-        "pending_in_tree: false\n", "faces_pending: revert\n", "faces_pending: discard\n"};
+        "pending_in_tree: false\n", "faces_pending: revert\n", "faces_pending: discard\n",
+        "local_gp: 12\n"};
     for (size_t k = 0; k < sizeof variants / sizeof *variants; k++) {
         char yaml[256];
         snprintf(yaml, sizeof yaml, "init: 10\nleaf_size: 4\ncandidates: 100\n%s", variants[k]);
@@ -335,7 +359,7 @@ int main(void) {
         cmocka_unit_test(test_kmeans_two_blobs),   cmocka_unit_test(test_svm_boundary),
         cmocka_unit_test(test_tree_split),         cmocka_unit_test(test_ucb_selection),
         cmocka_unit_test(test_region_sampler),     cmocka_unit_test(test_lamcts_bo_runs_and_restores),
-        cmocka_unit_test(test_lamcts_bo_pending),
+        cmocka_unit_test(test_lamcts_bo_pending),  cmocka_unit_test(test_nearest),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
