@@ -38,9 +38,11 @@
  * it. Only local (s = 1) lost Levy, whose per-coordinate basins need the
  * global model to move between them; alternating keeps both. Measured on
  * held-out seeds 101..120 (20-d, 300 evaluations; bench/RESULTS.md), median
- * best f, global only -> K 150, s 0.5: Ackley 1.63 -> 0.54, Levy 5.24 -> 5.26,
- * Rosenbrock 1.40e4 -> 4.06e3 (K 120). The local GP on n = 150 points is also
- * cheaper than the global one on 300. local_gp 0 restores the global GP.
+ * best f, global only -> K 150, s 0.5: Ackley 1.63 -> 0.53, Levy 5.24 -> 4.87,
+ * Rosenbrock 1.40e4 -> 4.06e3 (K 120); on the table's seeds 1..10 Ackley 0.32,
+ * Levy 5.18, Rosenbrock 5.2e3. With 8 proposals pending the gain is smaller
+ * (Ackley 1.81 on seeds 1..10): the local descent is sequential by nature.
+ * local_gp 0 restores the global GP.
  *
  * Pending proposals (asynchronous workers). With pending_in_tree (default
  * true) the points proposed but not yet told join the tree's samples, so the
