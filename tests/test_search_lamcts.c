@@ -252,10 +252,12 @@ static void test_lamcts_bo_runs_and_restores(void **state) {
     enum { D = 3 };
     nas_err err = {0};
     for (int variant = 0; variant < 2; variant++) {
-    /* the global GP only, and the local one on every other proposal from the 17th point */
+    /* the global GP only, and the local one on every other proposal from the
+     * 18th point; with refit_every 100 each GP fits its hyperparameters once,
+     * so after load they must come from the saved state, not a refit */
     const char *yaml = variant == 0 ? "init: 12\nleaf_size: 6\ncandidates: 200\nlocal_gp: 0\n"
                                     : "init: 12\nleaf_size: 6\ncandidates: 200\nlocal_gp: 16\n"
-                                      "local_gp_share: 0.5\n";
+                                      "local_gp_share: 0.5\nrefit_every: 100\n";
     nas_cfg *cfg;
     assert_int_equal(nas_cfg_load_string(yaml, strlen(yaml), "t.yaml", &cfg, &err), 0);
     nas_vopt_params p = {.dims = D, .budget = 40, .cfg = cfg, .options = cfg->root};
