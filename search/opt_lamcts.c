@@ -294,6 +294,15 @@ static int leaf_incumbent(lamcts_opt *l, nas_bo_core *bc, const nas_lamcts_node 
     return rc;
 }
 
+/* Index of the largest of v[0..n), -1 when n is 0. (A leaf with no told
+ * sample, possible when pending points join the tree, falls back to it.) */
+static int best_index(const double *v, int n) {
+    int best = -1;
+    for (int i = 0; i < n; i++)
+        if (best < 0 || v[i] > v[best]) best = i;
+    return best;
+}
+
 /* Up to `want` points of the trust box around the leaf's best sample (the
  * best sample overall for an empty leaf) that lie in the leaf's region; at
  * most 4 * want tries, as the box may reach past the region's boundary.
@@ -304,8 +313,7 @@ static int trust_candidates(lamcts_opt *l, const region_ctx *r, const nas_lamcts
     int centre = -1;
     for (int j = 0; j < nd->n; j++)
         if (centre < 0 || v[nd->idx[j]] > v[centre]) centre = nd->idx[j];
-    for (int i = 0; centre < 0 && i < n; i++)
-        if (centre < 0 || v[i] > v[centre]) centre = i;
+    if (centre < 0) centre = best_index(v, n);
     if (centre < 0) return 0;
     nas_gp_get_theta(l->core.gp, l->theta);
     nas_trust_weights(l->theta, D, l->weights);
@@ -327,8 +335,7 @@ static int local_points(lamcts_opt *l, const nas_lamcts_node *nd, const double *
     int centre = -1;
     for (int j = 0; j < nd->n; j++)
         if (nd->idx[j] < n_told && (centre < 0 || v[nd->idx[j]] > v[centre])) centre = nd->idx[j];
-    for (int i = 0; centre < 0 && i < n_told; i++)
-        if (centre < 0 || v[i] > v[centre]) centre = i;
+    if (centre < 0) centre = best_index(v, n_told);
     int *idx = realloc(l->local_idx, sizeof(int) * (size_t)n_told);
     if (!idx) return -1;
     l->local_idx = idx;
