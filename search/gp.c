@@ -115,7 +115,6 @@ void nas_gp_get_theta(const nas_gp *gp, double *theta) {
     memcpy(theta, gp->theta, sizeof(double) * (size_t)(gp->dims + 2));
 }
 
-/* The kernel is sf2*(1+sqrt5 r+5/3 r^2)e^{-sqrt5 r} of the scaled distance r. */
 /* Column i of the transposed inputs. */
 static void set_column(nas_gp *gp, int i, const double *x) {
     for (int d = 0; d < gp->dims; d++) gp->xt[(size_t)d * (size_t)gp->cap + (size_t)i] = x[d];
@@ -137,7 +136,8 @@ static void scaled_dists(const nas_gp *gp, const double *a, int n, double *r) {
     for (int i = 0; i < n; i++) r[i] = sqrt(r[i]);
 }
 
-/* k[i] = Matern-5/2 of the distances r[i] (in place allowed). */
+/* k[i] = sf2 (1 + sqrt5 r + 5/3 r^2) e^{-sqrt5 r}, the Matern-5/2 kernel of
+ * the scaled distances r[i] (in place allowed). */
 static void matern52_row(double sf2, const double *r, int n, double *k) {
     for (int i = 0; i < n; i++)
         k[i] = sf2 * (1.0 + SQRT5 * r[i] + (5.0 / 3.0) * r[i] * r[i]) * nas_exp(-SQRT5 * r[i]);

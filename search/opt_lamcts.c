@@ -294,10 +294,15 @@ static int leaf_incumbent(lamcts_opt *l, nas_bo_core *bc, const nas_lamcts_node 
     return rc;
 }
 
-/* Index of the largest of v[0..n), -1 when n is 0. (A leaf with no told
- * sample, possible when pending points join the tree, falls back to it.) */
-static int best_index(const double *v, int n) {
+/* The best of the leaf's samples with index < n (samples 0..n-1 are the
+ * eligible ones) or, for a leaf with none (possible when pending points join
+ * the tree), the best of all n; -1 when n is 0. The centre of the trust box
+ * and of the local GP. */
+static int leaf_best(const nas_lamcts_node *nd, const double *v, int n) {
     int best = -1;
+    for (int j = 0; j < nd->n; j++)
+        if (nd->idx[j] < n && (best < 0 || v[nd->idx[j]] > v[best])) best = nd->idx[j];
+    if (best >= 0) return best;
     for (int i = 0; i < n; i++)
         if (best < 0 || v[i] > v[best]) best = i;
     return best;
@@ -310,10 +315,7 @@ static int best_index(const double *v, int n) {
 static int trust_candidates(lamcts_opt *l, const region_ctx *r, const nas_lamcts_node *nd,
                             const double *xall, const double *v, int n, int D, double length,
                             int want, nas_rng *rng, double *out) {
-    int centre = -1;
-    for (int j = 0; j < nd->n; j++)
-        if (centre < 0 || v[nd->idx[j]] > v[centre]) centre = nd->idx[j];
-    if (centre < 0) centre = best_index(v, n);
+    int centre = leaf_best(nd, v, n); /* every leaf sample has index < n here */
     if (centre < 0) return 0;
     nas_gp_get_theta(l->core.gp, l->theta);
     nas_trust_weights(l->theta, D, l->weights);
@@ -332,10 +334,7 @@ static int trust_candidates(lamcts_opt *l, const region_ctx *r, const nas_lamcts
  * returns how many, or -1 when out of memory. */
 static int local_points(lamcts_opt *l, const nas_lamcts_node *nd, const double *xall,
                         const double *v, int n_told, int D) {
-    int centre = -1;
-    for (int j = 0; j < nd->n; j++)
-        if (nd->idx[j] < n_told && (centre < 0 || v[nd->idx[j]] > v[centre])) centre = nd->idx[j];
-    if (centre < 0) centre = best_index(v, n_told);
+    int centre = leaf_best(nd, v, n_told);
     int *idx = realloc(l->local_idx, sizeof(int) * (size_t)n_told);
     if (!idx) return -1;
     l->local_idx = idx;
