@@ -354,6 +354,20 @@ static void test_lamcts_bo_pending(void **state) {
     assert_int_equal(nas_vsearch_new("lamcts-bo", &p, 1, &vs, &err), NAS_EINVAL);
     assert_non_null(strstr(err.msg, "pending_value"));
     nas_cfg_free(&cfg);
+    /* the local GP's options out of range: refused, naming the option and its bounds */
+    static const struct {
+        const char *yaml, *text;
+    } out_of_range[] = {{"local_gp_share: 1.5\n", "local_gp_share: 1.5 is out of range [0, 1]"},
+                        {"local_gp: -1\n", "local_gp: -1 is out of range [0, 1000000]"}};
+    for (size_t k = 0; k < sizeof out_of_range / sizeof *out_of_range; k++) {
+        const char *y = out_of_range[k].yaml;
+        assert_int_equal(nas_cfg_load_string(y, strlen(y), "t.yaml", &cfg, &err), 0);
+        nas_vopt_params q = {.dims = D, .cfg = cfg, .options = cfg->root};
+        assert_int_equal(nas_vsearch_new("lamcts-bo", &q, 1, &vs, &err), NAS_ERANGE);
+        if (!strstr(err.msg, out_of_range[k].text)) fail_msg("unexpected error: %s", err.msg);
+        assert_null(vs);
+        nas_cfg_free(&cfg);
+    }
 }
 
 int main(void) {
