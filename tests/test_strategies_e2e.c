@@ -54,13 +54,15 @@ static int64_t check_distinct_results(h_env *env, const char *name) {
     return results;
 }
 
-static void test_budgeted(h_env *env, const char *nas, const char *strategy, int budget) {
+/* options: the strategy's options as a YAML flow mapping ("{}" for its defaults). */
+static void test_budgeted(h_env *env, const char *nas, const char *strategy, const char *options,
+                          int budget) {
     char yaml[1024];
     snprintf(yaml, sizeof yaml,
              "name: e2e-%s\n"
-             "strategy: {name: %s, seed: 3}\n"
+             "strategy: {name: %s, seed: 3, options: %s}\n"
              "budget: {evaluations: %d}\n" COMMON_YAML,
-             strategy, strategy, budget);
+             strategy, strategy, options, budget);
     run_experiment(env, nas, strategy, yaml);
     int64_t results = check_distinct_results(env, strategy);
     H_CHECK(results == budget, "%s: budget %d but %lld results", strategy, budget, (long long)results);
@@ -104,10 +106,12 @@ int main(int argc, char **argv) {
     h_init(&env, argc, argv, "strategies", 240);
     H_CHECK(argc >= 4, "usage: test_strategies_e2e NASD WORKER NAS");
     const char *nas = argv[3];
-    test_budgeted(&env, nas, "random", 16);
-    test_budgeted(&env, nas, "evolution", 20);
-    test_budgeted(&env, nas, "bo", 24);
-    test_budgeted(&env, nas, "lamcts-bo", 30);
+    test_budgeted(&env, nas, "random", "{}", 16);
+    test_budgeted(&env, nas, "evolution", "{}", 20);
+    test_budgeted(&env, nas, "bo", "{}", 24);
+    /* leaves of 8 so that 30 evaluations split the tree (the default, 80,
+     * suits searches of hundreds) and its regions constrain real proposals */
+    test_budgeted(&env, nas, "lamcts-bo", "{leaf_size: 8}", 30);
     test_llr(&env, nas);
     h_pass(&env);
 }
