@@ -152,7 +152,7 @@ int nas_bo_core_model_subset(nas_bo_core *c, const nas_vhist *h, const int *idx,
     assert(m <= h->n);
     if (2 * h->n > c->y_cap) { /* y holds the values, then a subset's values */
         double *y = realloc(c->y, sizeof(double) * (size_t)h->n * 2);
-        double *xs = y ? realloc(c->xs, sizeof(double) * (size_t)h->n * 2 * (size_t)c->dims) : NULL;
+        double *xs = y ? realloc(c->xs, sizeof(double) * (size_t)h->n * (size_t)c->dims) : NULL;
         if (y) c->y = y;
         if (xs) c->xs = xs;
         if (!y || !xs) return nas_err_set(err, NAS_ENOMEM, "out of memory in BO");

@@ -50,7 +50,7 @@ typedef struct nas_bo_core {
     int init_used;      /* points of the initial design handed out */
     double *init_design;
     double *y;          /* scratch: model values (y_cap entries) */
-    double *xs;         /* scratch: a subset's inputs (y_cap rows) */
+    double *xs;         /* scratch: a subset's inputs (y_cap / 2 rows; a subset has at most n) */
     int y_cap;
 } nas_bo_core;
 

@@ -6,7 +6,8 @@
  * leaf by UCB, draw candidates inside the leaf's region, and choose among
  * them by EI of a GP (bo.h) against the best posterior mean over the leaf's
  * samples. The GP is global (all samples, as the official code) or, on a
- * share of the proposals once there are enough samples, local (below). L-BFGS refinements that leave the region are discarded, and (by
+ * share of the proposals once there are enough samples, local (below).
+ * L-BFGS refinements that leave the region are discarded, and (by
  * default, faces revert) coordinates that a refinement ran onto a face of the
  * cube go back to the start's values (below).
  *
@@ -121,9 +122,9 @@
  *                 has hardly split when the local GP starts), and without a
  *                 tree at all both functions are much worse, so the
  *                 partition is doing work. With 8 pending (seeds 101..110)
- *                 Ackley 1.63 -> 1.94, Levy 5.42 -> 4.92. These sizes suit budgets of a few
- *                 hundred evaluations; a much longer search may want larger
- *                 leaves still.
+ *                 Ackley 1.63 -> 1.94, Levy 5.42 -> 4.92. These sizes suit
+ *                 budgets of a few hundred evaluations; a much longer search
+ *                 may want larger leaves still.
  * Tuned earlier on Ackley and Levy (20-d, 300 evaluations, seeds 1..3):
  *   center_choice mixed  the best leaf sample is always the first box centre,
  *                 the others random leaf samples (official: all random);
@@ -159,7 +160,7 @@ typedef struct lamcts_opt {
     int tr_start;       /* told points before the trust region is used */
     int incumbent;      /* INCUMBENT_* */
     int faces_sequential, faces_pending; /* NAS_ACQ_FACES_* without / with pending points */
-    int local_gp;       /* fit the GP to this many told points nearest the leaf's best (0 = all) */
+    int local_gp;       /* local GP on this many told points nearest the leaf's best (0 = none) */
     double local_gp_share; /* share of the proposals, once it is used, that use it */
     nas_bo_core local;  /* the local GP (its own hyperparameters); only its model is used */
     int *local_idx;

@@ -6,6 +6,7 @@
  */
 #include <libsvm/svm.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,8 +23,8 @@ struct nas_svm {
     double gamma, coef0;
     int degree;
     int n_sv;
-    double *sv;   /* n_sv x dims */
-    double *svt;  /* dims x n_sv: sv transposed, for the RBF decision loop */
+    double *svt;  /* dims x n_sv: the support vectors transposed, so that the
+                   * decision loop runs over vectors (vectorised) */
     double *coef; /* n_sv */
     double rho;
     int label_pos, label_neg; /* label when the decision value is > 0, and otherwise */
@@ -38,7 +39,6 @@ void nas_svm_free(nas_svm **svm) {
     free(s->nodes);
     free(s->rows);
     free(s->y);
-    free(s->sv);
     free(s->svt);
     free(s->coef);
     free(s);
@@ -105,17 +105,14 @@ int nas_svm_train(const double *x, int n, int dims, const int *labels, nas_svm_k
         return nas_err_set(err, NAS_EINVAL, "SVM training needs both labels among the samples");
     }
     s->n_sv = s->model->l;
-    s->sv = malloc(sizeof(double) * (size_t)s->n_sv * (size_t)dims);
     s->coef = malloc(sizeof(double) * (size_t)s->n_sv);
     s->svt = malloc(sizeof(double) * (size_t)s->n_sv * (size_t)dims);
-    if (!s->sv || !s->coef || !s->svt) {
+    if (!s->coef || !s->svt) {
         nas_svm_free(&s);
         return nas_err_set(err, NAS_ENOMEM, "out of memory training an SVM");
     }
     for (int j = 0; j < s->n_sv; j++) {
         int i = s->model->sv_indices[j] - 1; /* 1-based into the training set */
-        memcpy(s->sv + (size_t)j * (size_t)dims, x + (size_t)i * (size_t)dims,
-               sizeof(double) * (size_t)dims);
         s->coef[j] = s->model->sv_coef[0][j];
         for (int d = 0; d < dims; d++)
             s->svt[(size_t)d * (size_t)s->n_sv + (size_t)j] = x[(size_t)i * (size_t)dims + d];
@@ -130,26 +127,25 @@ int nas_svm_train(const double *x, int n, int dims, const int *labels, nas_svm_k
 int nas_svm_predict(const nas_svm *s, const double *x) {
     double dec = -s->rho;
     int D = s->dims;
-    if (s->kernel == NAS_SVM_RBF) { /* in blocks over the support vectors: every loop vectorises */
-        enum { BLOCK = 64 };
-        double k[BLOCK];
-        for (int j0 = 0; j0 < s->n_sv; j0 += BLOCK) {
-            int cnt = s->n_sv - j0 < BLOCK ? s->n_sv - j0 : BLOCK;
-            for (int j = 0; j < cnt; j++) k[j] = 0.0;
-            for (int d = 0; d < D; d++) {
-                const double *col = s->svt + (size_t)d * (size_t)s->n_sv + (size_t)j0;
+    bool rbf = s->kernel == NAS_SVM_RBF;
+    /* in blocks over the support vectors: every loop over j vectorises */
+    enum { BLOCK = 64 };
+    double k[BLOCK];
+    for (int j0 = 0; j0 < s->n_sv; j0 += BLOCK) {
+        int cnt = s->n_sv - j0 < BLOCK ? s->n_sv - j0 : BLOCK;
+        for (int j = 0; j < cnt; j++) k[j] = 0.0;
+        for (int d = 0; d < D; d++) { /* squared distance (rbf) or dot product */
+            const double *col = s->svt + (size_t)d * (size_t)s->n_sv + (size_t)j0;
+            if (rbf)
                 for (int j = 0; j < cnt; j++) k[j] += (x[d] - col[j]) * (x[d] - col[j]);
-            }
-            for (int j = 0; j < cnt; j++) k[j] = nas_exp(-s->gamma * k[j]);
-            for (int j = 0; j < cnt; j++) dec += s->coef[j0 + j] * k[j];
+            else
+                for (int j = 0; j < cnt; j++) k[j] += x[d] * col[j];
         }
-        return dec > 0 ? s->label_pos : s->label_neg;
-    }
-    for (int j = 0; j < s->n_sv; j++) {
-        const double *v = s->sv + (size_t)j * (size_t)D;
-        double dot = 0;
-        for (int d = 0; d < D; d++) dot += x[d] * v[d];
-        dec += s->coef[j] * (s->kernel == NAS_SVM_LINEAR ? dot : pow(s->gamma * dot + s->coef0, s->degree));
+        if (rbf)
+            for (int j = 0; j < cnt; j++) k[j] = nas_exp(-s->gamma * k[j]);
+        else if (s->kernel == NAS_SVM_POLY)
+            for (int j = 0; j < cnt; j++) k[j] = pow(s->gamma * k[j] + s->coef0, s->degree);
+        for (int j = 0; j < cnt; j++) dec += s->coef[j0 + j] * k[j];
     }
     return dec > 0 ? s->label_pos : s->label_neg;
 }

@@ -4,6 +4,7 @@
  * Trained with libsvm exactly as sklearn's SVC(kernel, gamma) that LA-MCTS
  * uses (C = 1, degree 3, coef0 0, tol 1e-3, shrinking). Prediction does not
  * go through svm_predict: the support vectors are copied into a dense matrix
+ * (transposed, so the loop over them vectorises)
  * and the decision function sum_i coef_i K(sv_i, x) - rho is evaluated
  * directly, which is several times faster on the many candidates the region
  * sampler tests, and gives the same labels (checked in tests).
