@@ -134,16 +134,16 @@ int nas_svm_predict(const nas_svm *s, const double *x) {
     for (int j0 = 0; j0 < s->n_sv; j0 += BLOCK) {
         int cnt = s->n_sv - j0 < BLOCK ? s->n_sv - j0 : BLOCK;
         for (int j = 0; j < cnt; j++) k[j] = 0.0;
-        for (int d = 0; d < D; d++) { /* squared distance (rbf) or dot product */
-            const double *col = s->svt + (size_t)d * (size_t)s->n_sv + (size_t)j0;
-            if (rbf)
+        const double *col = s->svt + (size_t)j0; /* column d at col + d * n_sv */
+        if (rbf) { /* squared distances, then the kernel */
+            for (int d = 0; d < D; d++, col += s->n_sv)
                 for (int j = 0; j < cnt; j++) k[j] += (x[d] - col[j]) * (x[d] - col[j]);
-            else
+            for (int j = 0; j < cnt; j++) k[j] = nas_exp(-s->gamma * k[j]);
+        } else { /* dot products, then the kernel */
+            for (int d = 0; d < D; d++, col += s->n_sv)
                 for (int j = 0; j < cnt; j++) k[j] += x[d] * col[j];
         }
-        if (rbf)
-            for (int j = 0; j < cnt; j++) k[j] = nas_exp(-s->gamma * k[j]);
-        else if (s->kernel == NAS_SVM_POLY)
+        if (s->kernel == NAS_SVM_POLY)
             for (int j = 0; j < cnt; j++) k[j] = pow(s->gamma * k[j] + s->coef0, s->degree);
         for (int j = 0; j < cnt; j++) dec += s->coef[j0 + j] * k[j];
     }
