@@ -65,6 +65,24 @@ static void print_stat(double *v, int n) {
     printf(" %-26s", cell);
 }
 
+/* Every top-level key of --options must name a strategy being run: options
+ * written without the strategy's name around them (a common slip) would
+ * otherwise be ignored and the run would silently use the defaults. */
+static int check_options_keys(const nas_cfg *cfg, const char *strategies, nas_err *err) {
+    enum { MAX_NAMES = 32 };
+    char *copy = strdup(strategies);
+    if (!copy) return nas_err_set(err, NAS_ENOMEM, "out of memory");
+    const char *names[MAX_NAMES + 1];
+    int n = 0;
+    for (char *save = NULL, *name = strtok_r(copy, ",", &save); name && n < MAX_NAMES;
+         name = strtok_r(NULL, ",", &save))
+        names[n++] = name;
+    names[n] = NULL;
+    int rc = nas_cfg_check_keys(cfg, cfg->root, names, "--options", err);
+    free(copy);
+    return rc;
+}
+
 int nas_cmd_bench_search(int argc, char **argv) {
     static const struct option longopts[] = {
         {"func", required_argument, NULL, 'f'},   {"dims", required_argument, NULL, 'd'},
@@ -116,6 +134,13 @@ int nas_cmd_bench_search(int argc, char **argv) {
         fprintf(stderr, "nas bench-search: out of memory\n");
         free(list), free(q), nas_cfg_free(&cfg);
         return 1;
+    }
+    if (cfg && cfg->root && check_options_keys(cfg, strategies, &err)) {
+        fprintf(stderr, "nas bench-search: %s\n  (--options maps each strategy of --strategy to its "
+                        "options, e.g. '{lamcts-bo: {leaf_size: 10}}')\n",
+                err.msg);
+        free(list), free(q), nas_cfg_free(&cfg);
+        return 2;
     }
     printf("function %s, %ld dims, budget %ld, %ld seeds (%ld..%ld), %ld worker%s\n", func, dims,
            budget, seeds, seed0, seed0 + seeds - 1, workers, workers == 1 ? "" : "s");

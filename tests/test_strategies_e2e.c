@@ -101,11 +101,32 @@ static void test_llr(h_env *env, const char *nas) {
     printf("ok llr: master 1, fine-tune %lld, final %lld\n", (long long)finetune, (long long)finals);
 }
 
+/* bench-search rejects --options keys that are not strategies being run
+ * (options written without their strategy's name would otherwise be ignored,
+ * and a tuning run would silently measure the defaults), and accepts them
+ * under the strategy's name. */
+static void test_bench_options(h_env *env, const char *nas) {
+    char *bad[] = {(char *)nas, "bench-search", "--func", "ackley", "--dims", "2", "--budget", "8",
+                   "--seeds", "1", "--strategy", "random", "--options", "{leaf_size: 4}", NULL};
+    int status = -1;
+    H_CHECK(h_wait(h_spawn(env, "bench_bad.log", bad), 30, &status), "bench-search hung");
+    H_CHECK(status == 2, "bench-search with a bare option key exited %d, not 2", status);
+    H_CHECK(h_log_contains(env, "bench_bad.log", "unknown key 'leaf_size' (allowed: random)"),
+            "bench-search did not name the stray --options key (see bench_bad.log)");
+    char *good[] = {(char *)nas, "bench-search", "--func", "ackley", "--dims", "2", "--budget", "8",
+                    "--seeds", "1", "--strategy", "random", "--options", "{random: {}}", NULL};
+    H_CHECK(h_wait(h_spawn(env, "bench_good.log", good), 30, &status), "bench-search hung");
+    H_CHECK(status == 0, "bench-search with options under the strategy exited %d", status);
+    H_CHECK(h_log_contains(env, "bench_good.log", "random "), "bench-search printed no row");
+    printf("ok bench-search --options keys checked\n");
+}
+
 int main(int argc, char **argv) {
     h_env env;
     h_init(&env, argc, argv, "strategies", 240);
     H_CHECK(argc >= 4, "usage: test_strategies_e2e NASD WORKER NAS");
     const char *nas = argv[3];
+    test_bench_options(&env, nas);
     test_budgeted(&env, nas, "random", "{}", 16);
     test_budgeted(&env, nas, "evolution", "{}", 20);
     test_budgeted(&env, nas, "bo", "{}", 24);
