@@ -370,12 +370,62 @@ static void test_lamcts_bo_pending(void **state) {
     }
 }
 
+/* local_radius_pending bounds the EI refinement only while proposals are
+ * pending: with no pending point two instances that differ only in it
+ * propose the same point (the sequential path is untouched), and with the
+ * same 7 pending points they propose different ones (a refinement bounded to
+ * 1e-6 around its start cannot move, one bounded to the cube does). */
+static void test_lamcts_bo_radius_pending(void **state) {
+    (void)state;
+    enum { D = 3, TOLD = 30, PENDING = 7 };
+    static const char *const yaml[2] = {
+        "init: 10\nleaf_size: 8\ncandidates: 100\nlocal_radius_pending: 1\n",
+        "init: 10\nleaf_size: 8\ncandidates: 100\nlocal_radius_pending: 0.000001\n"};
+    nas_err err = {0};
+    nas_cfg *cfg[2];
+    nas_vsearch *vs[2];
+    for (int k = 0; k < 2; k++) {
+        assert_int_equal(nas_cfg_load_string(yaml[k], strlen(yaml[k]), "t.yaml", &cfg[k], &err), 0);
+        nas_vopt_params p = {.dims = D, .budget = 60, .cfg = cfg[k], .options = cfg[k]->root};
+        if (nas_vsearch_new("lamcts-bo", &p, 9, &vs[k], &err)) fail_msg("%s", err.msg);
+    }
+    nas_rng rng;
+    nas_rng_seed(&rng, 77);
+    uint64_t key = 1;
+    for (int i = 0; i < TOLD + PENDING; i++, key++) {
+        double x[D], f = 0;
+        for (int d = 0; d < D; d++) {
+            x[d] = nas_rng_uniform(&rng);
+            f += (x[d] - 0.3) * (x[d] - 0.3);
+        }
+        for (int k = 0; k < 2; k++) {
+            if (i < TOLD) assert_int_equal(nas_vsearch_tell(vs[k], x, -f, NAS_VSTATUS_OK, key, &err), 0);
+            else assert_int_equal(nas_vsearch_add_pending(vs[k], x, key, &err), 0);
+        }
+        if (i == TOLD - 1) { /* sequential: the same proposal */
+            double a[D], b[D];
+            assert_int_equal(nas_vsearch_propose(vs[0], a, &err), 0);
+            assert_int_equal(nas_vsearch_propose(vs[1], b, &err), 0);
+            assert_memory_equal(a, b, sizeof a);
+        }
+    }
+    double a[D], b[D];
+    assert_int_equal(nas_vsearch_history(vs[0])->n_pending, PENDING);
+    assert_int_equal(nas_vsearch_propose(vs[0], a, &err), 0);
+    assert_int_equal(nas_vsearch_propose(vs[1], b, &err), 0);
+    assert_memory_not_equal(a, b, sizeof a);
+    for (int k = 0; k < 2; k++) {
+        nas_vsearch_free(&vs[k]);
+        nas_cfg_free(&cfg[k]);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_kmeans_two_blobs),   cmocka_unit_test(test_svm_boundary),
         cmocka_unit_test(test_tree_split),         cmocka_unit_test(test_ucb_selection),
         cmocka_unit_test(test_region_sampler),     cmocka_unit_test(test_lamcts_bo_runs_and_restores),
-        cmocka_unit_test(test_lamcts_bo_pending),  cmocka_unit_test(test_nearest),
+        cmocka_unit_test(test_lamcts_bo_pending),  cmocka_unit_test(test_lamcts_bo_radius_pending),  cmocka_unit_test(test_nearest),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
