@@ -136,8 +136,9 @@ int nas_cmd_bench_search(int argc, char **argv) {
         return 1;
     }
     if (cfg && cfg->root && check_options_keys(cfg, strategies, &err)) {
-        fprintf(stderr, "nas bench-search: %s\n  (--options maps each strategy of --strategy to its "
-                        "options, e.g. '{lamcts-bo: {leaf_size: 10}}')\n",
+        fprintf(stderr,
+                "nas bench-search: %s\n  (--options maps each strategy of --strategy to its "
+                "options, e.g. '{lamcts-bo: {leaf_size: 10}}')\n",
                 err.msg);
         free(list), free(q), nas_cfg_free(&cfg);
         return 2;

@@ -399,8 +399,9 @@ static void test_lamcts_bo_radius_pending(void **state) {
             f += (x[d] - 0.3) * (x[d] - 0.3);
         }
         for (int k = 0; k < 2; k++) {
-            if (i < TOLD) assert_int_equal(nas_vsearch_tell(vs[k], x, -f, NAS_VSTATUS_OK, key, &err), 0);
-            else assert_int_equal(nas_vsearch_add_pending(vs[k], x, key, &err), 0);
+            int rc = i < TOLD ? nas_vsearch_tell(vs[k], x, -f, NAS_VSTATUS_OK, key, &err)
+                              : nas_vsearch_add_pending(vs[k], x, key, &err);
+            assert_int_equal(rc, 0);
         }
         if (i == TOLD - 1) { /* sequential: the same proposal */
             double a[D], b[D];
@@ -425,7 +426,8 @@ int main(void) {
         cmocka_unit_test(test_kmeans_two_blobs),   cmocka_unit_test(test_svm_boundary),
         cmocka_unit_test(test_tree_split),         cmocka_unit_test(test_ucb_selection),
         cmocka_unit_test(test_region_sampler),     cmocka_unit_test(test_lamcts_bo_runs_and_restores),
-        cmocka_unit_test(test_lamcts_bo_pending),  cmocka_unit_test(test_lamcts_bo_radius_pending),  cmocka_unit_test(test_nearest),
+        cmocka_unit_test(test_lamcts_bo_pending),  cmocka_unit_test(test_lamcts_bo_radius_pending),
+        cmocka_unit_test(test_nearest),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
