@@ -65,24 +65,6 @@ static void print_stat(double *v, int n) {
     printf(" %-26s", cell);
 }
 
-/* Every top-level key of --options must name a strategy being run: options
- * written without the strategy's name around them (a common slip) would
- * otherwise be ignored and the run would silently use the defaults. */
-static int check_options_keys(const nas_cfg *cfg, const char *strategies, nas_err *err) {
-    enum { MAX_NAMES = 32 };
-    char *copy = strdup(strategies);
-    if (!copy) return nas_err_set(err, NAS_ENOMEM, "out of memory");
-    const char *names[MAX_NAMES + 1];
-    int n = 0;
-    for (char *save = NULL, *name = strtok_r(copy, ",", &save); name && n < MAX_NAMES;
-         name = strtok_r(NULL, ",", &save))
-        names[n++] = name;
-    names[n] = NULL;
-    int rc = nas_cfg_check_keys(cfg, cfg->root, names, "--options", err);
-    free(copy);
-    return rc;
-}
-
 int nas_cmd_bench_search(int argc, char **argv) {
     static const struct option longopts[] = {
         {"func", required_argument, NULL, 'f'},   {"dims", required_argument, NULL, 'd'},
@@ -128,19 +110,31 @@ int nas_cmd_bench_search(int argc, char **argv) {
             return 2;
         }
     }
+    /* the strategy names, split once: NULL-terminated for nas_cfg_check_keys */
+    size_t n_names = 1;
+    for (const char *c = strategies; *c; c++) n_names += *c == ',';
     char *list = strdup(strategies);
+    const char **names = malloc(sizeof *names * (n_names + 1));
     double *q = malloc(sizeof(double) * (size_t)seeds * 5);
-    if (!list || !q) {
+    if (!list || !names || !q) {
         fprintf(stderr, "nas bench-search: out of memory\n");
-        free(list), free(q), nas_cfg_free(&cfg);
+        free(list), free(names), free(q), nas_cfg_free(&cfg);
         return 1;
     }
-    if (cfg && cfg->root && check_options_keys(cfg, strategies, &err)) {
+    n_names = 0;
+    for (char *save = NULL, *name = strtok_r(list, ",", &save); name;
+         name = strtok_r(NULL, ",", &save))
+        names[n_names++] = name;
+    names[n_names] = NULL;
+    /* every top-level key of --options must name a strategy being run: options
+     * written without the strategy's name around them (a common slip) would
+     * otherwise be ignored and the run would silently use the defaults */
+    if (cfg && cfg->root && nas_cfg_check_keys(cfg, cfg->root, names, "--options", &err)) {
         fprintf(stderr,
                 "nas bench-search: %s\n  (--options maps each strategy of --strategy to its "
                 "options, e.g. '{lamcts-bo: {leaf_size: 10}}')\n",
                 err.msg);
-        free(list), free(q), nas_cfg_free(&cfg);
+        free(list), free(names), free(q), nas_cfg_free(&cfg);
         return 2;
     }
     printf("function %s, %ld dims, budget %ld, %ld seeds (%ld..%ld), %ld worker%s\n", func, dims,
@@ -152,8 +146,8 @@ int nas_cmd_bench_search(int argc, char **argv) {
     printf("%-10s %-26s %-26s %-26s %s\n", "strategy", h1, h2, h3,
            "ms/proposal (mean; last 10%)");
     int status = 0;
-    for (char *save = NULL, *name = strtok_r(list, ",", &save); name;
-         name = strtok_r(NULL, ",", &save)) {
+    for (size_t i = 0; i < n_names; i++) {
+        const char *name = names[i];
         const nas_cfg_node *opts = cfg && cfg->root ? nas_cfg_get(cfg->root, name) : NULL;
         double ms = 0, ms_last = 0, cpu = 0, cpu_last = 0;
         int k;
@@ -181,6 +175,7 @@ int nas_cmd_bench_search(int argc, char **argv) {
         fflush(stdout);
     }
     free(list);
+    free(names);
     free(q);
     nas_cfg_free(&cfg);
     return status;

@@ -78,7 +78,7 @@
  * (a diagnostic no real batch method has), W=8 Ackley reached 0.68 on seeds
  * 101..110, so most of the remaining gap to W=1 is information the
  * sequential run has and a batch does not.
-
+ *
  * Defaults and why. Code-vs-paper choices (lamcts.md 1.9):
  *   ucb log       the paper's log(n_parent); the official code's sqrt explores
  *                 more, which cost precision on Ackley at 300 evaluations;
