@@ -218,15 +218,24 @@ int nas_bo_core_incumbent(nas_bo_core *c, const nas_vhist *h, const int *idx, in
     return rc;
 }
 
+void nas_bo_core_acq_options(const nas_bo_core *c, nas_acq_options *a) {
+    *a = (nas_acq_options){.xi = c->opt.xi * nas_gp_y_scale(c->gp),
+                           .local_starts = c->opt.local_starts,
+                           .local_evals = c->opt.local_evals,
+                           .local_radius = c->opt.local_radius,
+                           .faces = c->opt.faces};
+}
+
 int nas_bo_core_select(nas_bo_core *c, const double *cands, int m, double best,
-                       nas_region_fn in_region, void *region_ctx, double *x, nas_err *err) {
-    nas_acq_options a = {.xi = c->opt.xi * nas_gp_y_scale(c->gp),
-                         .local_starts = c->opt.local_starts,
-                         .local_evals = c->opt.local_evals,
-                         .local_radius = c->opt.local_radius,
-                         .faces = c->opt.faces};
+                       const nas_acq_options *acq, nas_region_fn in_region, void *region_ctx,
+                       double *x, nas_err *err) {
+    nas_acq_options own;
+    if (!acq) {
+        nas_bo_core_acq_options(c, &own);
+        acq = &own;
+    }
     double ei;
-    return nas_acq_maximise(c->gp, cands, m, best, &a, in_region, region_ctx, x, &ei, err);
+    return nas_acq_maximise(c->gp, cands, m, best, acq, in_region, region_ctx, x, &ei, err);
 }
 
 int nas_bo_core_save(const nas_bo_core *c, cJSON *obj, nas_err *err) {

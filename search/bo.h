@@ -87,9 +87,14 @@ int nas_bo_core_model_subset(nas_bo_core *c, const nas_vhist *h, const int *idx,
  * (all told points when idx is NULL), as LA-MCTS and limbo use. */
 int nas_bo_core_incumbent(nas_bo_core *c, const nas_vhist *h, const int *idx, int m, double *best,
                           nas_err *err);
-/* EI maximisation over candidates (see acq.h). */
+/* The acquisition options of the core's own settings (xi in the GP's
+ * current output units), for a caller that changes some before select. */
+void nas_bo_core_acq_options(const nas_bo_core *c, nas_acq_options *a);
+/* EI maximisation over candidates (see acq.h) with the options acq, or the
+ * core's own (nas_bo_core_acq_options) when acq is NULL. */
 int nas_bo_core_select(nas_bo_core *c, const double *cands, int m, double best,
-                       nas_region_fn in_region, void *region_ctx, double *x, nas_err *err);
+                       const nas_acq_options *acq, nas_region_fn in_region, void *region_ctx,
+                       double *x, nas_err *err);
 
 int nas_bo_core_save(const nas_bo_core *c, cJSON *obj, nas_err *err);
 int nas_bo_core_load(nas_bo_core *c, const cJSON *obj, nas_err *err);

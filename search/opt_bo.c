@@ -56,7 +56,7 @@ static int bo_propose(void *self, const nas_vhist *h, nas_rng *rng, double *x, n
     for (int j = 0; j < m * D; j++) b->cands[j] = nas_rng_uniform(rng);
     double best;
     if ((rc = nas_bo_core_incumbent(&b->core, h, NULL, 0, &best, err))) return rc;
-    return nas_bo_core_select(&b->core, b->cands, m, best, NULL, NULL, x, err);
+    return nas_bo_core_select(&b->core, b->cands, m, best, NULL, NULL, NULL, x, err);
 }
 
 static int bo_save(const void *self, cJSON *obj, nas_err *err) {

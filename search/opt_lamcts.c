@@ -179,8 +179,8 @@ typedef struct lamcts_opt {
     double tr_perturb;  /* probability that a trust point moves a coordinate */
     int tr_start;       /* told points before the trust region is used */
     int incumbent;      /* INCUMBENT_* */
-    int faces_sequential, faces_pending; /* NAS_ACQ_FACES_* without / with pending points */
-    double radius_sequential, radius_pending; /* EI refinement box (acq.h) without / with them */
+    int faces_pending;     /* NAS_ACQ_FACES_* with pending points (without: the core's `faces`) */
+    double radius_pending; /* EI refinement box (acq.h) with them (without: `local_radius`) */
     int local_gp;       /* local GP on this many told points nearest the leaf's best (0 = none) */
     double local_gp_share; /* share of the proposals, once it is used, that use it */
     nas_bo_core local;  /* the local GP (its own hyperparameters); only its model is used */
@@ -299,8 +299,6 @@ static int lamcts_create(const nas_vopt_params *p, void **self, nas_err *err) {
     t->kmeans_init = (int)kinit;
     l->sampler.centers = (int)centers;
     l->sampler.probe = (int)probe;
-    l->faces_sequential = l->core.opt.faces;
-    l->radius_sequential = l->core.opt.local_radius;
     l->trust.fail_tol = (int)fail_tol;
     /* a share of the planned budget; without a budget, from the first model */
     l->tr_start = (int)(tr_start * p->budget + 0.5);
@@ -481,10 +479,14 @@ static int lamcts_propose(void *self, const nas_vhist *h, nas_rng *rng, double *
     else
         rc = nas_bo_core_incumbent(bc, h, NULL, 0, &best, err);
     if (rc) return rc;
-    bc->opt.faces = h->n_pending > 0 ? l->faces_pending : l->faces_sequential;
-    bc->opt.local_radius = h->n_pending > 0 ? l->radius_pending : l->radius_sequential;
-    return nas_bo_core_select(bc, l->cands, m, best, l->path_len ? in_region_cb : NULL, &r, x,
-                              err);
+    nas_acq_options acq; /* the core's options (the sequential ones), or with pending points: */
+    nas_bo_core_acq_options(bc, &acq);
+    if (h->n_pending > 0) {
+        acq.faces = l->faces_pending;
+        acq.local_radius = l->radius_pending;
+    }
+    return nas_bo_core_select(bc, l->cands, m, best, &acq, l->path_len ? in_region_cb : NULL, &r,
+                              x, err);
 }
 
 /* The local GP's state (its hyperparameters) under "local_gp"; a state saved
