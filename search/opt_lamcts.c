@@ -73,11 +73,13 @@
  *        0.1 (seeds 101..110 only) 1.68 / 5.2 against 1.44 / 5.15;
  *   W=2  1.06 / 2.69 -> 0.884 / 2.91.
  * Radius 0.1 on every proposal lost at W=1 (Ackley 0.73, Levy worse on 13 of
- * 20 seeds), hence the separate option; 0.2 at W=8 gave Ackley 1.73. Even
- * with the true values of the pending points given to the GP and the tree
- * (a diagnostic no real batch method has), W=8 Ackley reached 0.68 on seeds
- * 101..110, so most of the remaining gap to W=1 is information the
- * sequential run has and a batch does not.
+ * 20 seeds), hence the separate option; 0.2 at W=8 gave Ackley 1.73. The
+ * rest of the gap to W=1 is information: given the pending points' true
+ * values in the GPs, the tree and the hyperparameter fit (a diagnostic no
+ * real batch method has), W=8 Ackley reached 0.49 on seeds 101..110 (W=1
+ * 0.458); without them in the fit 0.77, whose lag the sequential run shows
+ * too with refit_every 12 (0.815). Thompson sampling instead of EI was worse
+ * (3.73); refit_every 1 gains 15% at W=8 for three times the cost.
  *
  * Defaults and why. Code-vs-paper choices (lamcts.md 1.9):
  *   ucb log       the paper's log(n_parent); the official code's sqrt explores
