@@ -13,7 +13,7 @@
 const char *const nas_bo_option_keys[] = {"init",          "candidates",  "local_starts",
                                           "local_evals",   "xi",          "gp_restarts",
                                           "gp_evals",      "gp_max_points", "gp_optimiser",
-                                          "refit_every",   "parallel",    "output_warp", "local_radius",
+                                          "refit_every",   "parallel",    "output_warp", "local_radius", "ls_scale",
                                           "faces", NULL};
 
 static double norm_cdf(double z) { return 0.5 * erfc(-z / sqrt(2.0)); }
@@ -101,7 +101,9 @@ int nas_bo_core_init(nas_bo_core *c, const nas_vopt_params *p, int default_init,
         (rc = nas_cfg_get_double(cfg, o, "local_radius", false, default_local_radius, 1e-6, 1.0,
                                  &c->opt.local_radius, err)) ||
         (rc = nas_cfg_get_enum(cfg, o, "faces", false, faces, default_faces, &c->opt.faces,
-                               err)))
+                               err)) ||
+        (rc = nas_cfg_get_double(cfg, o, "ls_scale", false, 1.0, 0.01, 100.0, &c->opt.ls_scale,
+                                 err)))
         return rc;
     c->opt.init = (int)init;
     c->opt.candidates = (int)cands;
@@ -112,13 +114,18 @@ int nas_bo_core_init(nas_bo_core *c, const nas_vopt_params *p, int default_init,
     c->opt.fit.max_points = (int)max_points;
     c->opt.refit_every = (int)refit;
     c->init_design = malloc(sizeof(double) * (size_t)c->opt.init * (size_t)c->dims);
-    if (!c->init_design) return nas_err_set(err, NAS_ENOMEM, "out of memory creating BO");
-    return nas_gp_new(c->dims, &c->gp, err);
+    c->theta_fit = malloc(sizeof(double) * (size_t)(c->dims + 2) * 2); /* + use_theta's scratch */
+    if (!c->init_design || !c->theta_fit)
+        return nas_err_set(err, NAS_ENOMEM, "out of memory creating BO");
+    if ((rc = nas_gp_new(c->dims, &c->gp, err))) return rc;
+    nas_gp_get_theta(c->gp, c->theta_fit);
+    return 0;
 }
 
 void nas_bo_core_release(nas_bo_core *c) {
     nas_gp_free(&c->gp);
     free(c->init_design);
+    free(c->theta_fit);
     free(c->y);
     free(c->xs);
     memset(c, 0, sizeof *c);
@@ -142,12 +149,22 @@ int nas_bo_core_initial(nas_bo_core *c, const nas_vhist *h, nas_rng *rng, double
     return 0;
 }
 
-int nas_bo_core_model(nas_bo_core *c, const nas_vhist *h, nas_rng *rng, nas_err *err) {
-    return nas_bo_core_model_subset(c, h, NULL, h->n, rng, err);
+int nas_bo_core_model(nas_bo_core *c, const nas_vhist *h, double ls_scale, nas_rng *rng,
+                      nas_err *err) {
+    return nas_bo_core_model_subset(c, h, NULL, h->n, ls_scale, rng, err);
+}
+
+/* Puts the fitted hyperparameters into the GP, length-scales times scale. */
+static void use_theta(nas_bo_core *c, double scale) {
+    double *theta = c->theta_fit + c->dims + 2;
+    memcpy(theta, c->theta_fit, sizeof(double) * (size_t)(c->dims + 2));
+    for (int d = 0; d < c->dims; d++) theta[d] += log(scale);
+    nas_gp_set_theta(c->gp, theta);
 }
 
 int nas_bo_core_model_subset(nas_bo_core *c, const nas_vhist *h, const int *idx, int m,
-                             nas_rng *rng, nas_err *err) {
+                             double ls_scale, nas_rng *rng, nas_err *err) {
+    assert(ls_scale > 0);
     if (h->n < 2 || m < 2) return nas_err_set(err, NAS_ESTATE, "BO needs at least 2 observations");
     assert(m <= h->n);
     if (2 * h->n > c->y_cap) { /* y holds the values, then a subset's values */
@@ -172,12 +189,20 @@ int nas_bo_core_model_subset(nas_bo_core *c, const nas_vhist *h, const int *idx,
         memcpy(c->y, ys, sizeof(double) * (size_t)m);
         x = c->xs;
     }
+    /* the fit starts from the fitted values; the scaled ones serve the proposal */
+    bool refit = c->last_fit_n < 0 || h->n - c->last_fit_n >= c->opt.refit_every;
+    use_theta(c, refit ? 1.0 : ls_scale);
     rc = nas_gp_set_data(c->gp, x, c->y, m, 1, h->n_pending, err);
     if (rc) return rc;
-    if (c->last_fit_n < 0 || h->n - c->last_fit_n >= c->opt.refit_every) {
+    if (refit) {
         rc = nas_gp_fit(c->gp, &c->opt.fit, rng, err);
         if (rc) return rc;
+        nas_gp_get_theta(c->gp, c->theta_fit);
         c->last_fit_n = h->n;
+        if (ls_scale != 1.0) { /* refactor with the scaled length-scales */
+            use_theta(c, ls_scale);
+            if ((rc = nas_gp_set_data(c->gp, x, c->y, m, 1, h->n_pending, err))) return rc;
+        }
     }
     double liar = 0;
     if (c->opt.parallel != NAS_BO_PARALLEL_KB) {
@@ -240,14 +265,10 @@ int nas_bo_core_select(nas_bo_core *c, const double *cands, int m, double best,
 
 int nas_bo_core_save(const nas_bo_core *c, cJSON *obj, nas_err *err) {
     int P = c->dims + 2;
-    double *theta = malloc(sizeof(double) * (size_t)P);
-    if (!theta) return nas_err_set(err, NAS_ENOMEM, "out of memory saving BO state");
-    nas_gp_get_theta(c->gp, theta);
-    bool ok = nas_json_add_doubles(obj, "theta", theta, P) &&
+    bool ok = nas_json_add_doubles(obj, "theta", c->theta_fit, P) &&
               cJSON_AddNumberToObject(obj, "last_fit_n", c->last_fit_n) &&
               nas_json_add_u64(obj, "init_seed", c->init_seed) &&
               cJSON_AddNumberToObject(obj, "init_used", c->init_used);
-    free(theta);
     return ok ? 0 : nas_err_set(err, NAS_ENOMEM, "out of memory saving BO state");
 }
 
@@ -270,7 +291,8 @@ int nas_bo_core_load(nas_bo_core *c, const cJSON *obj, nas_err *err) {
                            "'init' changed?)",
                            init_used, c->opt.init);
     }
-    nas_gp_set_theta(c->gp, theta);
+    nas_gp_set_theta(c->gp, theta); /* clipped to the bounds, as a fit leaves them */
+    nas_gp_get_theta(c->gp, c->theta_fit);
     free(theta);
     c->last_fit_n = last_fit_n;
     c->init_seed = init_seed;

@@ -14,7 +14,14 @@
  * (in standardised output units), gp_restarts, gp_evals, gp_max_points,
  * gp_optimiser (lbfgs | slsqp), refit_every, parallel (kb | cl-min | cl-mean),
  * output_warp (none | rank | log; see nas_bo_warp), local_radius,
- * faces (allow | discard | revert; acq.h).
+ * faces (allow | discard | revert; acq.h), ls_scale.
+ *
+ * ls_scale (default 1): the GP that scores candidates uses the fitted
+ * length-scales times this factor; the fit itself, its warm starts and the
+ * saved state keep the likelihood's values. Below 1 the posterior variance
+ * grows faster away from the data, so EI takes shorter steps from the
+ * samples and each pending point's fantasy covers a smaller neighbourhood
+ * (lamcts-bo's reasons and measurements are in opt_lamcts.c).
  */
 #ifndef NAS_SEARCH_BO_H
 #define NAS_SEARCH_BO_H
@@ -39,6 +46,7 @@ typedef struct nas_bo_options {
     int refit_every;
     int parallel;
     int output_warp; /* NAS_BO_WARP_* */
+    double ls_scale; /* the scoring GP's length-scales = fitted ones x this */
 } nas_bo_options;
 
 typedef struct nas_bo_core {
@@ -46,6 +54,8 @@ typedef struct nas_bo_core {
     nas_bo_options opt;
     nas_gp *gp;
     int last_fit_n;     /* observations at the last hyperparameter fit; -1 = never */
+    double *theta_fit;  /* the likelihood's hyperparameters (dims + 2; gp.h), unscaled;
+                         * followed by dims + 2 of scratch */
     uint64_t init_seed; /* the initial design is regenerated from this */
     int init_used;      /* points of the initial design handed out */
     double *init_design;
@@ -76,13 +86,16 @@ int nas_bo_warp(int warp, double *y, int n, nas_err *err);
 /* If the initial design is not finished, writes its next point and sets *used. */
 int nas_bo_core_initial(nas_bo_core *c, const nas_vhist *h, nas_rng *rng, double *x, bool *used,
                         nas_err *err);
-/* Fits the GP to h (refitting hyperparameters when due) and adds the pending
- * points as fantasies. Fails with NAS_ESTATE when fewer than 2 points are told. */
-int nas_bo_core_model(nas_bo_core *c, const nas_vhist *h, nas_rng *rng, nas_err *err);
+/* Fits the GP to h (refitting hyperparameters when due), sets its
+ * length-scales to the fitted ones times ls_scale (the option's value, or the
+ * caller's own choice, > 0) and adds the pending points as fantasies. Fails
+ * with NAS_ESTATE when fewer than 2 points are told. */
+int nas_bo_core_model(nas_bo_core *c, const nas_vhist *h, double ls_scale, nas_rng *rng,
+                      nas_err *err);
 /* The same with the GP fitted to the told points idx[0..m) only (m >= 2;
  * idx NULL = all, m = h->n): a local model around part of the space. */
 int nas_bo_core_model_subset(nas_bo_core *c, const nas_vhist *h, const int *idx, int m,
-                             nas_rng *rng, nas_err *err);
+                             double ls_scale, nas_rng *rng, nas_err *err);
 /* Incumbent for EI: the largest posterior mean over told points idx[0..m)
  * (all told points when idx is NULL), as LA-MCTS and limbo use. */
 int nas_bo_core_incumbent(nas_bo_core *c, const nas_vhist *h, const int *idx, int m, double *best,

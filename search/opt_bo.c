@@ -51,7 +51,7 @@ static int bo_propose(void *self, const nas_vhist *h, nas_rng *rng, double *x, n
         for (int d = 0; d < D; d++) x[d] = nas_rng_uniform(rng);
         return 0;
     }
-    if ((rc = nas_bo_core_model(&b->core, h, rng, err))) return rc;
+    if ((rc = nas_bo_core_model(&b->core, h, b->core.opt.ls_scale, rng, err))) return rc;
     int m = b->core.opt.candidates;
     for (int j = 0; j < m * D; j++) b->cands[j] = nas_rng_uniform(rng);
     double best;

@@ -22,7 +22,8 @@
  * perturb (lamcts.h), pending_in_tree (bool), pending_value (believer | loss
  * | mean), incumbent (leaf | global), faces_pending (allow | discard |
  * revert: bo.h's `faces` while proposals are pending), local_radius_pending
- * (bo.h's `local_radius` while proposals are pending), the trust region's
+ * (bo.h's `local_radius` while proposals are pending), ls_scale_pending
+ * (bo.h's `ls_scale` while proposals are pending), the trust region's
  * tr_fraction, tr_perturb, tr_start (share of the budget before it is used), tr_fail_tol,
  * tr_length_init, tr_length_min, local_gp, local_gp_share, plus every
  * option of bo.h.
@@ -73,13 +74,49 @@
  *        0.1 (seeds 101..110 only) 1.68 / 5.2 against 1.44 / 5.15;
  *   W=2  1.06 / 2.69 -> 0.884 / 2.91.
  * Radius 0.1 on every proposal lost at W=1 (Ackley 0.73, Levy worse on 13 of
- * 20 seeds), hence the separate option; 0.2 at W=8 gave Ackley 1.73. The
- * rest of the gap to W=1 is information: given the pending points' true
+ * 20 seeds), hence the separate option; 0.2 at W=8 gave Ackley 1.73.
+ * ls_scale_pending (default 0.35), ls_scale_pending_from (default 3): while
+ * at least 3 proposals are pending, the GPs that choose the proposal (global
+ * and local) use their fitted length-scales times 0.35 (bo.h's ls_scale;
+ * otherwise `ls_scale`, default 1, so the sequential path and W <= 3 are
+ * unchanged). Why: a pending point's fantasy removes the
+ * GP's variance, and with it EI, over a neighbourhood as wide as the
+ * length-scales. With the fitted ones, which the likelihood sets from the
+ * whole sample (round 6: the local GP's shrink tenfold between 150 and 300
+ * evaluations and still lag), 7 fantasies blanket the best samples'
+ * surroundings and push the batch's other proposals away from them
+ * (local_radius_pending only bounds how far). Shorter, each fantasy's hole is small
+ * and the 8 proposals sit side by side near the best samples, each as close
+ * as a sequential step. Both GPs need it (only the local one: Ackley W=8
+ * 0.82, only the global one 0.89, both 0.44; seeds 101..110). Measured
+ * (held-out seeds 101..120; bench/RESULTS.md, round 6), median best f, scale
+ * 1 -> 0.35:
+ *   W=8  Ackley 1.41 -> 0.454 (better on 20 of 20 seeds; W=1 0.516), Levy
+ *        4.78 -> 4.96 over seeds 101..140 (21 of 40 better: level),
+ *        Rosenbrock 5.8e3 -> 4.2e3 (9 of 10, seeds 101..110);
+ *   W=4  Ackley 1.12 -> 0.358 (20 of 20), Levy 5.04 -> 3.98 (10 of 20);
+ *   W=3  Ackley 1.09 -> 0.300, Levy 3.33 -> 4.85 (6 of 20 better);
+ *   W=2  Ackley 0.884 -> 0.262, Levy 2.91 -> 4.46 (3 of 20; on seeds
+ *        121..140 3.03 -> 4.96, 2 of 20; 0.86 and 0.6 lost too: 3.73, 3.99).
+ * With one or two pending points there is little blanket to lift, and the
+ * scale only makes the search more local, which Levy's many basins punish
+ * (with the fitted length-scales W=2 and W=3 beat W=1 on Levy: the pending
+ * points spread the search); Ackley gains at every W. As for faces_pending,
+ * a default that gives up one named function for the other is not taken:
+ * hence the threshold (ls_scale_pending_from: 1 gives Ackley's gains at W=2
+ * and W=3 too).
+ * 0.3 / 0.45 at W=8: Ackley 0.425 / 0.551, Levy 5.33 / 4.67 against 0.444 /
+ * 5.06 (seeds 101..110); with the scale, radius 1, faces revert and
+ * pending_value mean were all worse or level. The sequential path does not
+ * take it: ls_scale 0.85 at W=1 helped Ackley (0.516 -> 0.335) but not Levy
+ * on the second seed set (3.56 -> 3.37, 9 of 20 better) and lost Rosenbrock
+ * (3.9e3 -> 4.4e3, 2 of 10 better); 0.7 and 0.5 lost Levy (4.86, 3.84).
+ * The rest of the gap to W=1 is information: given the pending points' true
  * values in the GPs, the tree and the hyperparameter fit (a diagnostic no
- * real batch method has), W=8 Ackley reached 0.49 on seeds 101..110 (W=1
- * 0.458); without them in the fit 0.77, whose lag the sequential run shows
- * too with refit_every 12 (0.815). Thompson sampling instead of EI was worse
- * (3.73); refit_every 1 gains 15% at W=8 for three times the cost.
+ * real batch method has), W=8 Ackley reached 0.49 on seeds 101..110 with
+ * scale 1 (W=1 0.458); without them in the fit 0.77, whose lag the
+ * sequential run shows too with refit_every 12 (0.815). Thompson sampling
+ * instead of EI was worse (3.73).
  *
  * Defaults and why. Code-vs-paper choices (lamcts.md 1.9):
  *   ucb log       the paper's log(n_parent); the official code's sqrt explores
@@ -183,6 +220,8 @@ typedef struct lamcts_opt {
     int incumbent;      /* INCUMBENT_* */
     int faces_pending;     /* NAS_ACQ_FACES_* with pending points (without: the core's `faces`) */
     double radius_pending; /* EI refinement box (acq.h) with them (without: `local_radius`) */
+    double ls_scale_pending; /* bo.h's ls_scale with them (without: `ls_scale`) */
+    int ls_scale_pending_from; /* ... once at least this many are pending */
     int local_gp;       /* local GP on this many told points nearest the leaf's best (0 = none) */
     double local_gp_share; /* share of the proposals, once it is used, that use it */
     nas_bo_core local;  /* the local GP (its own hyperparameters); only its model is used */
@@ -225,7 +264,8 @@ static int lamcts_create(const nas_vopt_params *p, void **self, nas_err *err) {
                                            "center_choice", "probe",     "pending_in_tree", "pending_value",
                                            "tr_fraction", "tr_fail_tol", "tr_length_init",
                                            "tr_length_min", "tr_perturb", "perturb", "tr_start",
-                                           "incumbent", "faces_pending", "local_radius_pending",
+                                           "incumbent", "faces_pending", "local_radius_pending", "ls_scale_pending",
+                                           "ls_scale_pending_from",
                                            "local_gp", "local_gp_share", NULL};
     static const char *const kernels[] = {"linear", "poly", "rbf", NULL};
     static const char *const gammas[] = {"auto", "scale", NULL};
@@ -246,7 +286,7 @@ static int lamcts_create(const nas_vopt_params *p, void **self, nas_err *err) {
     const nas_cfg *cfg = p->cfg;
     const nas_cfg_node *o = p->options;
     nas_lamcts_options *t = &l->tree_opt;
-    long leaf, kinit, centers, probe, fail_tol, local_gp;
+    long leaf, kinit, centers, probe, fail_tol, local_gp, ls_from;
     double tr_start;
     int kernel, gamma, rc = 0;
     if ((o && (rc = nas_cfg_check_keys(cfg, o, keys, "lamcts-bo options", err))) ||
@@ -288,6 +328,10 @@ static int lamcts_create(const nas_vopt_params *p, void **self, nas_err *err) {
                                &l->faces_pending, err)) ||
         (rc = nas_cfg_get_double(cfg, o, "local_radius_pending", false, 0.1, 1e-6, 1.0,
                                  &l->radius_pending, err)) ||
+        (rc = nas_cfg_get_double(cfg, o, "ls_scale_pending", false, 0.35, 0.01, 100.0,
+                                 &l->ls_scale_pending, err)) ||
+        (rc = nas_cfg_get_int(cfg, o, "ls_scale_pending_from", false, 3, 1, 1000000,
+                              &ls_from, err)) ||
         (rc = nas_cfg_get_int(cfg, o, "local_gp", false, 150, 0, 1000000, &local_gp, err)) ||
         (rc = nas_cfg_get_double(cfg, o, "local_gp_share", false, 0.5, 0.0, 1.0,
                                  &l->local_gp_share, err)) ||
@@ -306,6 +350,7 @@ static int lamcts_create(const nas_vopt_params *p, void **self, nas_err *err) {
     l->tr_start = (int)(tr_start * p->budget + 0.5);
     l->tr_start = l->tr_start > l->core.opt.init ? l->tr_start : l->core.opt.init;
     l->local_gp = (int)local_gp;
+    l->ls_scale_pending_from = (int)ls_from;
     l->trust.succ_tol = 3;
     l->trust.length_max = 1.6;
     l->sampler.candidates = l->core.opt.candidates;
@@ -418,7 +463,9 @@ static int lamcts_propose(void *self, const nas_vhist *h, nas_rng *rng, double *
      * come from the GP, so then it is fitted first */
     bool believer = np > 0 && l->pending_value == PENDING_BELIEVER;
     bool model_first = believer || n_trust > 0;
-    if (model_first && (rc = nas_bo_core_model(&l->core, h, rng, err))) return rc;
+    double ls_scale = h->n_pending >= l->ls_scale_pending_from ? l->ls_scale_pending
+                                                                : l->core.opt.ls_scale;
+    if (model_first && (rc = nas_bo_core_model(&l->core, h, ls_scale, rng, err))) return rc;
     if (np > 0) {
         memcpy(xall + (size_t)h->n * (size_t)D, h->pending_x, sizeof(double) * (size_t)np * (size_t)D);
         if (believer && (rc = nas_gp_predict(l->core.gp, h->pending_x, np, v + h->n, NULL, err)))
@@ -471,8 +518,9 @@ static int lamcts_propose(void *self, const nas_vhist *h, nas_rng *rng, double *
     if (local) {
         int m_local = local_points(l, nd, xall, v, h->n, D);
         if (m_local < 0) return nas_err_set(err, NAS_ENOMEM, "out of memory in lamcts-bo");
-        if ((rc = nas_bo_core_model_subset(bc, h, l->local_idx, m_local, rng, err))) return rc;
-    } else if (!model_first && (rc = nas_bo_core_model(bc, h, rng, err))) {
+        if ((rc = nas_bo_core_model_subset(bc, h, l->local_idx, m_local, ls_scale, rng, err)))
+            return rc;
+    } else if (!model_first && (rc = nas_bo_core_model(bc, h, ls_scale, rng, err))) {
         return rc;
     }
     double best;

@@ -23,6 +23,7 @@
 #include "search/bo.h"
 #include "search/fastexp.h"
 #include "search/gp.h"
+#include "search/jsonio.h"
 #include "search/testfunc.h"
 #include "search/vsearch.h"
 
@@ -171,7 +172,7 @@ static void test_bo_core_model_subset(void **state) {
     nas_bo_core core;
     assert_int_equal(nas_bo_core_init(&core, &p, 5, 0.0, 1.0, NAS_ACQ_FACES_ALLOW, &err), 0);
     const int idx[M] = {17, 3, 9, 0, 12, 5};
-    assert_int_equal(nas_bo_core_model_subset(&core, &h, idx, M, &rng, &err), 0);
+    assert_int_equal(nas_bo_core_model_subset(&core, &h, idx, M, 1.0, &rng, &err), 0);
     assert_int_equal(nas_gp_size(core.gp), M + 1); /* the subset and the fantasy */
     double theta[D + 2], xs[M * D], ys[M];
     nas_gp_get_theta(core.gp, theta);
@@ -192,10 +193,58 @@ static void test_bo_core_model_subset(void **state) {
     assert_near(ma, mb, 1e-9);
     assert_near(va, vb, 1e-9);
     /* idx NULL is the whole history */
-    assert_int_equal(nas_bo_core_model_subset(&core, &h, NULL, N, &rng, &err), 0);
+    assert_int_equal(nas_bo_core_model_subset(&core, &h, NULL, N, 1.0, &rng, &err), 0);
     assert_int_equal(nas_gp_size(core.gp), N + 1);
     nas_gp_free(&ref);
     nas_bo_core_release(&core);
+    nas_vhist_release(&h);
+}
+
+/* ls_scale: the model's GP uses the fitted length-scales times the scale,
+ * with sf2 and sn2 as fitted; the fit and the saved state keep the fitted
+ * values, so scaled proposals never feed back into the next fit. */
+static void test_bo_core_ls_scale(void **state) {
+    (void)state;
+    enum { N = 25, D = 3 };
+    nas_err err = {0};
+    nas_rng rng_a, rng_b, data_rng;
+    nas_rng_seed(&data_rng, 5);
+    double x[N * D], y[N];
+    random_data(&data_rng, N, D, x, y);
+    nas_vhist h;
+    nas_vhist_init(&h, D);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(nas_vhist_add_told(&h, x + i * D, y[i], NAS_VSTATUS_OK, (uint64_t)i + 1), 0);
+    nas_vopt_params p = {.dims = D, .budget = 50};
+    nas_bo_core a, b;
+    assert_int_equal(nas_bo_core_init(&a, &p, 5, 0.0, 1.0, NAS_ACQ_FACES_ALLOW, &err), 0);
+    assert_int_equal(nas_bo_core_init(&b, &p, 5, 0.0, 1.0, NAS_ACQ_FACES_ALLOW, &err), 0);
+    nas_rng_seed(&rng_a, 3);
+    nas_rng_seed(&rng_b, 3);
+    assert_int_equal(nas_bo_core_model(&a, &h, 1.0, &rng_a, &err), 0);
+    assert_int_equal(nas_bo_core_model(&b, &h, 0.5, &rng_b, &err), 0); /* fits, then scales */
+    double ta[D + 2], tb[D + 2];
+    nas_gp_get_theta(a.gp, ta);
+    nas_gp_get_theta(b.gp, tb);
+    for (int d = 0; d < D; d++) assert_near(tb[d], ta[d] + log(0.5), 1e-12);
+    assert_near(tb[D], ta[D], 1e-12);
+    assert_near(tb[D + 1], ta[D + 1], 1e-12);
+    assert_memory_equal(a.theta_fit, ta, sizeof ta); /* the fit is the same */
+    assert_memory_equal(b.theta_fit, ta, sizeof ta);
+    /* no refit due: scale 1 gives back the fitted values exactly */
+    assert_int_equal(nas_bo_core_model(&b, &h, 1.0, &rng_b, &err), 0);
+    nas_gp_get_theta(b.gp, tb);
+    assert_memory_equal(tb, ta, sizeof ta);
+    /* the saved state holds the fitted values whatever the last scale */
+    assert_int_equal(nas_bo_core_model(&b, &h, 0.25, &rng_b, &err), 0);
+    cJSON *obj = cJSON_CreateObject();
+    assert_int_equal(nas_bo_core_save(&b, obj, &err), 0);
+    double saved[D + 2];
+    assert_int_equal(nas_json_get_doubles(obj, "theta", saved, D + 2, &err), 0);
+    assert_memory_equal(saved, ta, sizeof ta);
+    cJSON_Delete(obj);
+    nas_bo_core_release(&a);
+    nas_bo_core_release(&b);
     nas_vhist_release(&h);
 }
 
@@ -393,6 +442,7 @@ int main(void) {
         cmocka_unit_test(test_acq_maximise),         cmocka_unit_test(test_bo_converges_and_batches),
         cmocka_unit_test(test_testfuncs),            cmocka_unit_test(test_output_warp),
         cmocka_unit_test(test_acq_faces),            cmocka_unit_test(test_bo_core_model_subset),
+        cmocka_unit_test(test_bo_core_ls_scale),
         cmocka_unit_test(test_fast_exp),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -370,17 +370,15 @@ static void test_lamcts_bo_pending(void **state) {
     }
 }
 
-/* local_radius_pending bounds the EI refinement only while proposals are
- * pending: with no pending point two instances that differ only in it
- * propose the same point (the sequential path is untouched), and with the
- * same 7 pending points they propose different ones (a refinement bounded to
- * 1e-6 around its start cannot move, one bounded to the cube does). */
-static void test_lamcts_bo_radius_pending(void **state) {
-    (void)state;
-    enum { D = 3, TOLD = 30, PENDING = 7 };
-    static const char *const yaml[2] = {
-        "init: 10\nleaf_size: 8\ncandidates: 100\nlocal_radius_pending: 1\n",
-        "init: 10\nleaf_size: 8\ncandidates: 100\nlocal_radius_pending: 0.000001\n"};
+/* An option that acts only while proposals are pending: two instances whose
+ * options differ only in it propose the same point with no pending point
+ * (the sequential path is untouched), and with the same `pending` pending
+ * points different points when `differ`, else the same. */
+static void check_pending_only_option(const char *yaml_a, const char *yaml_b, int pending,
+                                      bool differ) {
+    enum { D = 3, TOLD = 30 };
+    const int PENDING = pending;
+    const char *const yaml[2] = {yaml_a, yaml_b};
     nas_err err = {0};
     nas_cfg *cfg[2];
     nas_vsearch *vs[2];
@@ -414,11 +412,35 @@ static void test_lamcts_bo_radius_pending(void **state) {
     assert_int_equal(nas_vsearch_history(vs[0])->n_pending, PENDING);
     assert_int_equal(nas_vsearch_propose(vs[0], a, &err), 0);
     assert_int_equal(nas_vsearch_propose(vs[1], b, &err), 0);
-    assert_memory_not_equal(a, b, sizeof a);
+    if (differ)
+        assert_memory_not_equal(a, b, sizeof a);
+    else
+        assert_memory_equal(a, b, sizeof a);
     for (int k = 0; k < 2; k++) {
         nas_vsearch_free(&vs[k]);
         nas_cfg_free(&cfg[k]);
     }
+}
+
+/* local_radius_pending bounds the EI refinement only while proposals are
+ * pending (a refinement bounded to 1e-6 around its start cannot move, one
+ * bounded to the cube does). */
+static void test_lamcts_bo_radius_pending(void **state) {
+    (void)state;
+    check_pending_only_option(
+        "init: 10\nleaf_size: 8\ncandidates: 100\nlocal_radius_pending: 1\n",
+        "init: 10\nleaf_size: 8\ncandidates: 100\nlocal_radius_pending: 0.000001\n", 7, true);
+}
+
+/* ls_scale_pending shortens the GP's length-scales only while at least
+ * ls_scale_pending_from (default 3) proposals are pending. */
+static void test_lamcts_bo_ls_scale_pending(void **state) {
+    (void)state;
+    const char *one = "init: 10\nleaf_size: 8\ncandidates: 100\nls_scale_pending: 1\n";
+    const char *short_ls = "init: 10\nleaf_size: 8\ncandidates: 100\nls_scale_pending: 0.35\n";
+    check_pending_only_option(one, short_ls, 7, true);
+    check_pending_only_option(one, short_ls, 3, true);
+    check_pending_only_option(one, short_ls, 2, false);
 }
 
 int main(void) {
@@ -427,6 +449,7 @@ int main(void) {
         cmocka_unit_test(test_tree_split),         cmocka_unit_test(test_ucb_selection),
         cmocka_unit_test(test_region_sampler),     cmocka_unit_test(test_lamcts_bo_runs_and_restores),
         cmocka_unit_test(test_lamcts_bo_pending),  cmocka_unit_test(test_lamcts_bo_radius_pending),
+        cmocka_unit_test(test_lamcts_bo_ls_scale_pending),
         cmocka_unit_test(test_nearest),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
