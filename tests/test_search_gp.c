@@ -151,6 +151,14 @@ static void test_gp_fantasy(void **state) {
     nas_gp_free(&b);
 }
 
+/* random_data's n points, told in order into a new history h (keys 1..n). */
+static void random_history(nas_rng *rng, int n, int dims, double *x, double *y, nas_vhist *h) {
+    random_data(rng, n, dims, x, y);
+    nas_vhist_init(h, dims);
+    for (int i = 0; i < n; i++)
+        assert_int_equal(nas_vhist_add_told(h, x + i * dims, y[i], NAS_VSTATUS_OK, (uint64_t)i + 1), 0);
+}
+
 /* The BO core fitted to a subset of the history equals a GP set directly on
  * those points with the same hyperparameters, and holds only them (plus the
  * pending fantasies). */
@@ -161,11 +169,8 @@ static void test_bo_core_model_subset(void **state) {
     nas_rng rng;
     nas_rng_seed(&rng, 11);
     double x[N * D], y[N];
-    random_data(&rng, N, D, x, y);
     nas_vhist h;
-    nas_vhist_init(&h, D);
-    for (int i = 0; i < N; i++)
-        assert_int_equal(nas_vhist_add_told(&h, x + i * D, y[i], NAS_VSTATUS_OK, (uint64_t)i + 1), 0);
+    random_history(&rng, N, D, x, y, &h);
     double xp[D] = {0.5, 0.5};
     assert_int_equal(nas_vhist_add_pending(&h, xp, 1000), 0);
     nas_vopt_params p = {.dims = D, .budget = 50};
@@ -210,11 +215,8 @@ static void test_bo_core_ls_scale(void **state) {
     nas_rng rng_a, rng_b, data_rng;
     nas_rng_seed(&data_rng, 5);
     double x[N * D], y[N];
-    random_data(&data_rng, N, D, x, y);
     nas_vhist h;
-    nas_vhist_init(&h, D);
-    for (int i = 0; i < N; i++)
-        assert_int_equal(nas_vhist_add_told(&h, x + i * D, y[i], NAS_VSTATUS_OK, (uint64_t)i + 1), 0);
+    random_history(&data_rng, N, D, x, y, &h);
     nas_vopt_params p = {.dims = D, .budget = 50};
     nas_bo_core a, b;
     assert_int_equal(nas_bo_core_init(&a, &p, 5, 0.0, 1.0, NAS_ACQ_FACES_ALLOW, &err), 0);
