@@ -44,8 +44,8 @@
  * best f, global only -> K 150, s 0.5: Ackley 1.63 -> 0.53, Levy 5.24 -> 4.87,
  * Rosenbrock 1.40e4 -> 4.06e3 (K 120; all with leaf_size 10); on the table's
  * seeds 1..10 with leaf_size 80 Ackley 0.46, Levy 3.94, Rosenbrock 3.2e3. With
- * 8 proposals pending the gain is smaller (Ackley 1.43 on seeds 1..10): the
- * local descent is sequential by nature.
+ * 8 proposals pending it needs shorter length-scales to pay (Ackley 0.46 on
+ * seeds 1..10 with ls_scale_pending, 1.43 without; below).
  * local_gp 0 restores the global GP.
  *
  * Pending proposals (asynchronous workers). With pending_in_tree (default
