@@ -75,63 +75,56 @@
  *   W=2  1.06 / 2.69 -> 0.884 / 2.91.
  * Radius 0.1 on every proposal lost at W=1 (Ackley 0.73, Levy worse on 13 of
  * 20 seeds), hence the separate option; 0.2 at W=8 gave Ackley 1.73.
- * ls_scale_pending (default 0.35), ls_scale_pending_from (default 3): while
- * at least 3 proposals are pending, the GPs that choose the proposal (global
- * and local) use their fitted length-scales times 0.35 (bo.h's ls_scale;
- * otherwise `ls_scale`, default 1, so the sequential path and W <= 3 are
- * unchanged). Why: a pending point's fantasy removes the
- * GP's variance, and with it EI, over a neighbourhood as wide as the
- * length-scales. With the fitted ones, which the likelihood sets from the
- * whole sample (round 6: the local GP's shrink tenfold between 150 and 300
- * evaluations and still lag), 7 fantasies blanket the best samples'
- * surroundings and push the batch's other proposals away from them
- * (local_radius_pending only bounds how far). Shorter, each fantasy's hole is small
- * and the 8 proposals sit side by side near the best samples, each as close
- * as a sequential step. Both GPs need it (only the local one: Ackley W=8
- * 0.82, only the global one 0.89, both 0.44; seeds 101..110). Measured
- * (held-out seeds 101..120; bench/RESULTS.md, round 6), median best f, scale
- * 1 -> 0.35:
- *   W=8  Ackley 1.41 -> 0.454 (better on 20 of 20 seeds; W=1 0.516), Levy
- *        4.78 -> 4.96 over seeds 101..140 (21 of 40 better: level),
- *        Rosenbrock 5.8e3 -> 4.2e3 (9 of 10, seeds 101..110);
- *   W=4  Ackley 1.12 -> 0.358 (20 of 20), Levy 5.04 -> 3.98 (10 of 20);
- *   W=3  Ackley 1.09 -> 0.300, Levy 3.33 -> 4.85 (6 of 20 better);
- *   W=2  Ackley 0.884 -> 0.262, Levy 2.91 -> 4.46 (3 of 20; on seeds
- *        121..140 3.03 -> 4.96, 2 of 20; 0.86 and 0.6 lost too: 3.73, 3.99).
- * With one or two pending points there is little blanket to lift, and the
- * scale only makes the search more local, which Levy's many basins punish
- * (with the fitted length-scales W=2 and W=3 beat W=1 on Levy: the pending
- * points spread the search); Ackley gains at every W. As for faces_pending,
- * a default that gives up one named function for the other is not taken:
- * hence the threshold (ls_scale_pending_from: 1 gives Ackley's gains at W=2
- * and W=3 too).
- * ls_fitted_every (default 6): while the scale applies, every 6th proposal
- * (by its index, told + pending, so no state) keeps the fitted length-scales.
- * Why: with the scale on every proposal, Levy's W=8 runs descended as fast
- * as W=1 up to 150 evaluations (median best f 10.8 for both, seeds 101..140)
- * and then stalled (4.96 against 3.58 at 300); a batch all made of short,
- * local steps loses the broader moves between Levy's basins that the fitted
- * model makes. One proposal in 6 made with the fitted length-scales brings
- * them back: a batch that mixes both models (a portfolio, as batch BO methods
- * mixing acquisition functions do). Measured at W=8 over seeds 101..140 (W=1:
- * Ackley 0.390, Levy 3.58), every K-th with the fitted length-scales:
- *   none  Ackley 0.459 (34 seeds), Levy 4.96;
- *   K=6   Ackley 0.421 (+8%), Levy 3.37 (-6%);
- *   K=8   0.414 / 3.84;  K=5  0.476 / 3.98;  K=4  0.449 / 4.07;
- *   K=3   0.605 / 3.48;
- * and at W=4 (seeds 101..120) K=6 0.325 / 3.33 against none 0.358 / 3.98.
- * 0.3 / 0.45 at W=8: Ackley 0.425 / 0.551, Levy 5.33 / 4.67 against 0.444 /
- * 5.06 (seeds 101..110); with the scale, radius 1, faces revert and
- * pending_value mean were all worse or level. The sequential path does not
- * take it: ls_scale 0.85 at W=1 helped Ackley (0.516 -> 0.335) but not Levy
- * on the second seed set (3.56 -> 3.37, 9 of 20 better) and lost Rosenbrock
- * (3.9e3 -> 4.4e3, 2 of 10 better); 0.7 and 0.5 lost Levy (4.86, 3.84).
- * The rest of the gap to W=1 is information: given the pending points' true
- * values in the GPs, the tree and the hyperparameter fit (a diagnostic no
- * real batch method has), W=8 Ackley reached 0.49 on seeds 101..110 with
- * scale 1 (W=1 0.458); without them in the fit 0.77, whose lag the
- * sequential run shows too with refit_every 12 (0.815). Thompson sampling
- * instead of EI was worse (3.73).
+ * ls_scale_pending (default 0.35), ls_scale_pending_from (default 1),
+ * ls_fitted_every (default 6): while at least 1 proposal is pending, the GPs
+ * that choose the proposal (global and local) use their fitted length-scales
+ * times 0.35 (bo.h's ls_scale), except every 6th proposal (by its index, told
+ * + pending, so no state), which keeps the fitted ones; without pending
+ * points `ls_scale` (default 1) applies, so the sequential path is unchanged.
+ * Why the scale: a pending point's fantasy removes the GP's variance, and
+ * with it EI, over a neighbourhood as wide as the length-scales. With the
+ * fitted ones, which the likelihood sets from the whole sample (round 6: the
+ * local GP's shrink tenfold between 150 and 300 evaluations and still lag),
+ * 7 fantasies blanket the best samples' surroundings and push the batch's
+ * other proposals away from them (local_radius_pending only bounds how far).
+ * Shorter, each fantasy's hole is small and the proposals sit side by side
+ * near the best samples, each as close as a sequential step. Both GPs need it
+ * (only the local one: Ackley W=8 0.82, only the global one 0.89, both 0.44;
+ * seeds 101..110). Why the exceptions: with the scale on every proposal,
+ * Levy's W=8 runs descended as fast as W=1 up to 150 evaluations (median best
+ * f 10.8 for both, seeds 101..140) and then stalled (4.96 against 3.58 at
+ * 300): a batch of only short, local steps loses the fitted model's broader
+ * moves between Levy's basins. One proposal in 6 with the fitted
+ * length-scales brings them back: a batch that mixes both models (a
+ * portfolio, as batch BO methods that mix acquisition functions).
+ * Measured (bench/RESULTS.md, round 6), median best f Ackley / Levy:
+ *   W=8, seeds 101..140 (W=1: 0.390 / 3.58): fitted length-scales (before)
+ *        about 1.4 / 4.78; scale on every proposal 0.459 / 4.96; every K-th
+ *        fitted, K=6 0.421 / 3.37 (+8% / -6%), K=8 0.414 / 3.84, K=5 0.476 /
+ *        3.98, K=4 0.449 / 4.07, K=3 0.605 / 3.48;
+ *   seeds 101..120 (W=1: 0.516 / 3.58), before -> now:
+ *   W=4  1.12 / 5.04 -> 0.325 / 3.33;
+ *   W=3  1.09 / 3.33 -> 0.34 / 4.13;
+ *   W=2  0.884 / 2.91 -> 0.336 / 3.31 (with the scale on every proposal,
+ *        4.46 on Levy: the exceptions matter most with few pending).
+ * Levy with 2 or 3 workers was better than sequential with the fitted
+ * length-scales (the pending points spread the search) and gives some of
+ * that back; every W from 2 to 8 is now within 25% of W=1 on both
+ * (ls_scale_pending_from 3 keeps W=2 and W=3 as they were). Around 0.35 at
+ * W=8 (seeds 101..110, before the exceptions): 0.3 gave 0.425 / 5.33, 0.45
+ * 0.551 / 4.67 against 0.444 / 5.06; with the scale, local_radius_pending 1,
+ * faces_pending revert and pending_value mean were worse or level. The
+ * sequential path does not take a scale: ls_scale 0.85 at W=1 helped Ackley
+ * (0.516 -> 0.335) but not Levy on the second seed set (3.56 -> 3.37, 9 of 20
+ * better) and lost Rosenbrock (3.9e3 -> 4.4e3, 2 of 10 better); 0.7 and 0.5
+ * lost Levy (4.86, 3.84).
+ * How the scale was found: given the pending points' true values in the
+ * GPs, the tree and the hyperparameter fit (a diagnostic no real batch
+ * method has), W=8 Ackley reached 0.49 on seeds 101..110 with the fitted
+ * length-scales (W=1 0.458), but only 0.77 with the hyperparameters fitted
+ * to told points alone; the sequential run shows that lag too with
+ * refit_every 12 (0.815). So the length-scales are what a batch gets wrong.
+ * Thompson sampling instead of EI was worse (3.73).
  *
  * Defaults and why. Code-vs-paper choices (lamcts.md 1.9):
  *   ucb log       the paper's log(n_parent); the official code's sqrt explores
@@ -346,7 +339,7 @@ static int lamcts_create(const nas_vopt_params *p, void **self, nas_err *err) {
                                  &l->radius_pending, err)) ||
         (rc = nas_cfg_get_double(cfg, o, "ls_scale_pending", false, 0.35, 0.01, 100.0,
                                  &l->ls_scale_pending, err)) ||
-        (rc = nas_cfg_get_int(cfg, o, "ls_scale_pending_from", false, 3, 1, 1000000,
+        (rc = nas_cfg_get_int(cfg, o, "ls_scale_pending_from", false, 1, 1, 1000000,
                               &ls_from, err)) ||
         (rc = nas_cfg_get_int(cfg, o, "ls_fitted_every", false, 6, 0, 1000000, &ls_every,
                               err)) ||

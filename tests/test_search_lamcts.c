@@ -433,7 +433,7 @@ static void test_lamcts_bo_radius_pending(void **state) {
 }
 
 /* ls_scale_pending shortens the GP's length-scales only while at least
- * ls_scale_pending_from (default 3) proposals are pending, and not for every
+ * ls_scale_pending_from (default 1) proposals are pending, and not for every
  * ls_fitted_every-th (default 6th) proposal: the proposal's index is told +
  * pending = 30 + p, so with 6 pending it is 36 and keeps the fitted ones. */
 static void test_lamcts_bo_ls_scale_pending(void **state) {
@@ -441,9 +441,14 @@ static void test_lamcts_bo_ls_scale_pending(void **state) {
     const char *one = "init: 10\nleaf_size: 8\ncandidates: 100\nls_scale_pending: 1\n";
     const char *short_ls = "init: 10\nleaf_size: 8\ncandidates: 100\nls_scale_pending: 0.35\n";
     check_pending_only_option(one, short_ls, 7, true);
-    check_pending_only_option(one, short_ls, 3, true);
-    check_pending_only_option(one, short_ls, 2, false);
+    check_pending_only_option(one, short_ls, 1, true);
     check_pending_only_option(one, short_ls, 6, false);
+    const char *one_from3 = "init: 10\nleaf_size: 8\ncandidates: 100\nls_scale_pending: 1\n"
+                            "ls_scale_pending_from: 3\n";
+    const char *short_from3 = "init: 10\nleaf_size: 8\ncandidates: 100\nls_scale_pending: 0.35\n"
+                              "ls_scale_pending_from: 3\n";
+    check_pending_only_option(one_from3, short_from3, 3, true);
+    check_pending_only_option(one_from3, short_from3, 2, false);
 }
 
 int main(void) {
